@@ -1,0 +1,63 @@
+"""Energies, forces and stress of a batch: the one place where autograd is taken.
+
+For ``B`` structures with energies ``E_b = sum_{i in b} E_i``:
+
+- forces ``F_i = -dE/dr_i`` (eV/A);
+- stress ``sigma_b = (1/V_b) dE_b/d(epsilon_b)`` (eV/A^3), the derivative with respect to
+  a symmetric homogeneous strain ``epsilon`` applied to positions and cell at zero
+  strain. That is ASE's sign: positive when the energy rises on stretching, exactly what
+  ``ase.calculators.fd.calculate_numerical_stress`` measures.
+
+The calculator and the trainer both call :func:`evaluate`; training passes
+``create_graph=True`` so that force and stress losses can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from mlcalc.graph import Graph
+from mlcalc.models.base import Model
+
+
+def evaluate(
+    model: Model,
+    graph: Graph,
+    *,
+    forces: bool = True,
+    stress: bool = True,
+    create_graph: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Run ``model`` on ``graph`` and differentiate.
+
+    Returns a dict with ``energies`` [N], ``energy`` [B], and as asked ``forces`` [N, 3]
+    and ``stress`` [B, 3, 3] (full tensor; zero-volume cells give NaN there, so ask for
+    stress only for periodic structures). Extra model outputs are passed through.
+    """
+    positions = graph.positions
+    if forces:
+        positions = positions.detach().requires_grad_(True)
+    strain = None
+    graph = dataclasses.replace(graph, positions=positions)
+    if stress:
+        strain = torch.zeros_like(graph.cell).requires_grad_(True)
+        graph = graph.strained(strain)
+
+    with torch.set_grad_enabled(forces or stress or torch.is_grad_enabled()):
+        output = model(graph)
+        if not isinstance(output, dict):
+            output = {"energies": output}
+        energies = output["energies"]
+        energy = graph.per_structure(energies)
+        results = {**output, "energies": energies, "energy": energy}
+        inputs = [tensor for tensor in (positions if forces else None, strain) if tensor is not None]
+        if inputs:
+            gradients = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph, allow_unused=True)
+            gradients = [g if g is not None else torch.zeros_like(x) for g, x in zip(gradients, inputs, strict=True)]
+            if forces:
+                results["forces"] = -gradients[0]
+            if stress:
+                results["stress"] = gradients[-1] / graph.volumes()[:, None, None]
+    return results

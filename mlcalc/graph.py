@@ -1,0 +1,129 @@
+"""A batch of structures as tensors: what every mlcalc model reads.
+
+A :class:`Graph` holds ``B`` structures with ``N`` atoms and ``E`` directed edges in all:
+
+==============  ==========  =====================================================
+field           shape       meaning
+==============  ==========  =====================================================
+positions       [N, 3]      Cartesian positions, Angstrom
+species         [N]         index of each atom's element in the model's species
+cell            [B, 3, 3]   lattice vectors as rows, Angstrom (zeros if none)
+pbc             [B, 3]      periodicity along each lattice vector
+batch           [N]         structure index of each atom
+edge_index      [2, E]      (centre i, neighbour j), a full list: j->i is there too
+shifts          [E, 3]      integer cell translations of the neighbour, as floats
+==============  ==========  =====================================================
+
+The edge vector is ``r_ij = positions[j] - positions[i] + shifts @ cell[batch[i]]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from mlcalc.neighbors import neighbor_list
+
+
+@dataclasses.dataclass
+class Graph:
+    positions: torch.Tensor
+    species: torch.Tensor
+    cell: torch.Tensor
+    pbc: torch.Tensor
+    batch: torch.Tensor
+    edge_index: torch.Tensor
+    shifts: torch.Tensor
+
+    @property
+    def n_structures(self) -> int:
+        return self.cell.shape[0]
+
+    @property
+    def n_atoms(self) -> torch.Tensor:
+        """Atoms per structure, ``[B]``."""
+        return torch.bincount(self.batch, minlength=self.n_structures)
+
+    def edge_vectors(self) -> torch.Tensor:
+        """``r_ij`` for every edge, ``[E, 3]``, differentiable in positions and cell."""
+        i, j = self.edge_index
+        if self.n_structures == 1:
+            offsets = self.shifts @ self.cell[0]
+        else:
+            offsets = torch.einsum("ek,ekl->el", self.shifts, self.cell[self.batch[i]])
+        return self.positions[j] - self.positions[i] + offsets
+
+    def per_structure(self, per_atom: torch.Tensor) -> torch.Tensor:
+        """Sum a per-atom quantity ``[N, ...]`` into one value per structure ``[B, ...]``."""
+        total = per_atom.new_zeros((self.n_structures, *per_atom.shape[1:]))
+        return total.index_add(0, self.batch, per_atom)
+
+    def volumes(self) -> torch.Tensor:
+        return torch.linalg.det(self.cell).abs()
+
+    def strained(self, strain: torch.Tensor) -> Graph:
+        """The same graph deformed by ``(1 + strain)`` per structure, ``strain [B, 3, 3]``.
+
+        The strain is symmetrised; differentiating the energy with respect to it at zero
+        gives the virial, whence the stress (see :func:`mlcalc.evaluate.evaluate`).
+        """
+        symmetric = 0.5 * (strain + strain.transpose(1, 2))
+        deformation = torch.eye(3, dtype=strain.dtype, device=strain.device) + symmetric
+        positions = torch.einsum("na,nab->nb", self.positions, deformation[self.batch])
+        return dataclasses.replace(self, positions=positions, cell=self.cell @ deformation)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Graph:
+        """Move to ``device``; floating-point fields take ``dtype``."""
+        fields = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            fields[field.name] = value.to(device=device, dtype=dtype) if value.is_floating_point() else value.to(device)
+        return Graph(**fields)
+
+    @classmethod
+    def from_atoms(
+        cls,
+        structures: Sequence[Atoms],
+        species_index: np.ndarray,
+        cutoff: float,
+        *,
+        neighbor_backend: str = "auto",
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float64,
+    ) -> Graph:
+        """Batch ASE structures into one graph.
+
+        Args:
+            structures: the structures, already validated (see ``mlcalc.calculator``).
+            species_index: lookup table from atomic number to the model's species index.
+            cutoff: neighbour-list radius, Angstrom.
+            neighbor_backend: see :func:`mlcalc.neighbors.neighbor_list`.
+        """
+        device = torch.device(device)
+        positions, species, cells, pbcs, batch, edges, shifts = [], [], [], [], [], [], []
+        offset = 0
+        for index, atoms in enumerate(structures):
+            atoms_positions = torch.as_tensor(atoms.positions, dtype=torch.float64, device=device)
+            cell = np.asarray(atoms.cell.array, dtype=np.float64)
+            i, j, s = neighbor_list(atoms_positions, cell, atoms.pbc, cutoff, backend=neighbor_backend)
+            positions.append(atoms_positions)
+            species.append(torch.as_tensor(species_index[atoms.numbers], dtype=torch.int64))
+            cells.append(torch.as_tensor(cell))
+            pbcs.append(torch.as_tensor(atoms.pbc, dtype=torch.bool))
+            batch.append(torch.full((len(atoms),), index, dtype=torch.int64))
+            edges.append(torch.stack([i, j]).to(device) + offset)
+            shifts.append(s.to(device))
+            offset += len(atoms)
+        return Graph(
+            positions=torch.cat(positions).to(dtype),
+            species=torch.cat(species).to(device),
+            cell=torch.stack(cells).to(device=device, dtype=dtype),
+            pbc=torch.stack(pbcs).to(device),
+            batch=torch.cat(batch).to(device),
+            edge_index=torch.cat(edges, dim=1),
+            shifts=torch.cat(shifts).to(dtype),
+        )

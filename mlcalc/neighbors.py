@@ -1,0 +1,134 @@
+"""Neighbour lists behind one function.
+
+``neighbor_list(positions, cell, pbc, cutoff, backend=...)`` returns the *full* list of
+ordered pairs ``(i, j, shifts)`` with ``|r_j - r_i + shifts @ cell| < cutoff``: every pair
+appears twice (i->j and j->i), periodic images are included, and ``shifts`` holds the
+integer cell translations. All backends agree on that contract (``tests/test_neighbors.py``).
+
+Backends
+--------
+- ``"vesin"``: vesin's cell-list code. The default on the CPU: on 2 cores it was the
+  fastest of the three (``bench/neighbors.py``, table in ``bench/results/neighbors.md``).
+  With vesin-torch installed (``pip install mlcalc[gpu]``) it also runs on CUDA tensors.
+- ``"matscipy"``: matscipy's C neighbour list, the design card's first choice, kept as
+  an alternative and as a cross-check.
+- ``"ase"``: ASE's pure-numpy neighbour list; slow, but always there.
+- ``"auto"``: vesin-torch for tensors on a GPU, else vesin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+BACKENDS = ("auto", "vesin", "matscipy", "ase")
+
+NeighborList = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def neighbor_list(
+    positions: np.ndarray | torch.Tensor,
+    cell: np.ndarray | torch.Tensor,
+    pbc: np.ndarray | torch.Tensor | tuple[bool, bool, bool],
+    cutoff: float,
+    backend: str = "auto",
+) -> NeighborList:
+    """Full neighbour list of one structure.
+
+    Args:
+        positions: ``[N, 3]`` Cartesian positions in Angstrom.
+        cell: ``[3, 3]`` cell, one lattice vector per row (ASE's convention).
+        pbc: three booleans, periodicity along each lattice vector.
+        cutoff: radius in Angstrom.
+        backend: one of ``BACKENDS``.
+
+    Returns:
+        ``i``, ``j`` (int64, ``[E]``) and ``shifts`` (int64, ``[E, 3]``) on the device of
+        ``positions`` (CPU for numpy input).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown neighbour-list backend {backend!r}; choose from {BACKENDS}")
+    device = positions.device if isinstance(positions, torch.Tensor) else torch.device("cpu")
+    if backend == "auto":
+        backend = "vesin-torch" if device.type != "cpu" else "vesin"
+    if backend == "vesin-torch":
+        return _vesin_torch(positions, cell, pbc, cutoff)
+    positions, cell, pbc = _as_numpy(positions), _as_numpy(cell), _as_numpy(pbc).astype(bool)
+    if len(positions) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        i, j, shifts = empty, empty, np.zeros((0, 3), dtype=np.int64)
+    elif backend == "vesin":
+        i, j, shifts = _vesin(positions, cell, pbc, cutoff)
+    elif backend == "matscipy":
+        i, j, shifts = _matscipy(positions, cell, pbc, cutoff)
+    else:
+        i, j, shifts = _ase(positions, cell, pbc, cutoff)
+    return tuple(torch.as_tensor(np.asarray(a, dtype=np.int64), device=device) for a in (i, j, shifts))
+
+
+def _as_numpy(array) -> np.ndarray:
+    if isinstance(array, torch.Tensor):
+        return array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+def _vesin(positions, cell, pbc, cutoff):
+    from vesin import NeighborList as VesinNeighborList
+
+    calculator = VesinNeighborList(cutoff=cutoff, full_list=True)
+    return calculator.compute(positions.astype(np.float64), cell.astype(np.float64), pbc.tolist(), quantities="ijS")
+
+
+def _vesin_torch(positions, cell, pbc, cutoff):
+    try:
+        from vesin.torch import NeighborList as VesinTorchNeighborList
+    except ImportError as error:
+        raise ImportError("neighbour lists on a GPU need vesin-torch: pip install 'mlcalc[gpu]'") from error
+    device = positions.device
+    calculator = VesinTorchNeighborList(cutoff=cutoff, full_list=True)
+    i, j, shifts = calculator.compute(
+        positions.detach().to(torch.float64),
+        torch.as_tensor(cell, device=device).detach().to(torch.float64),
+        torch.as_tensor(pbc, device=device, dtype=torch.bool),
+        quantities="ijS",
+    )
+    return i.to(torch.int64), j.to(torch.int64), shifts.to(torch.int64)
+
+
+def _matscipy(positions, cell, pbc, cutoff):
+    from matscipy.neighbours import neighbour_list
+
+    return neighbour_list(
+        "ijS",
+        positions=positions,
+        cell=_cell_for_open_directions(positions, cell, pbc),
+        pbc=pbc,
+        cutoff=cutoff,
+    )
+
+
+def _ase(positions, cell, pbc, cutoff):
+    from ase.neighborlist import primitive_neighbor_list
+
+    return primitive_neighbor_list(
+        "ijS", pbc, cell, positions, cutoff, self_interaction=False, use_scaled_positions=False
+    )
+
+
+def _cell_for_open_directions(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """matscipy needs a full-rank cell; give open directions that lack one a big box.
+
+    A non-periodic direction's lattice vector only frames the cell-list there, so an
+    orthogonal vector longer than the structure's extent is as good as any.
+    """
+    if np.linalg.matrix_rank(cell) == 3:
+        return cell
+    cell = cell.copy()
+    extent = float(np.ptp(positions, axis=0).max()) + 1.0
+    for axis in range(3):
+        if not pbc[axis] and not cell[axis].any():
+            cell[axis] = 0.0
+            cell[axis, axis] = extent
+    if np.linalg.matrix_rank(cell) < 3:
+        raise ValueError("cell is singular in a periodic direction")
+    return cell
