@@ -1,0 +1,92 @@
+"""All neighbour-list backends return the same full pair set, with images."""
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk, molecule
+
+from mlcalc.neighbors import BACKENDS, neighbor_list
+
+CPU_BACKENDS = [b for b in BACKENDS if b != "auto"]
+
+
+def _pair_set(atoms: Atoms, cutoff: float, backend: str) -> set[tuple[int, ...]]:
+    i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff, backend=backend)
+    assert i.dtype == j.dtype == shifts.dtype == torch.int64
+    return {(a, b, *s) for a, b, s in zip(i.tolist(), j.tolist(), shifts.tolist(), strict=True)}
+
+
+def _brute_force(atoms: Atoms, cutoff: float, reach: int = 4) -> set[tuple[int, ...]]:
+    ranges = [range(-reach, reach + 1) if p else range(1) for p in atoms.pbc]
+    shifts = np.array(np.meshgrid(*ranges, indexing="ij")).reshape(3, -1).T
+    pairs = set()
+    for shift in shifts:
+        vectors = atoms.positions[None, :] - atoms.positions[:, None] + shift @ atoms.cell.array
+        distance = np.linalg.norm(vectors, axis=-1)
+        for a, b in zip(*np.nonzero(distance < cutoff), strict=True):
+            if a != b or shift.any():
+                pairs.add((int(a), int(b), *shift.tolist()))
+    return pairs
+
+
+def _triclinic() -> Atoms:
+    rng = np.random.default_rng(3)
+    cell = np.array([[4.0, 0.0, 0.0], [1.3, 3.6, 0.0], [-0.8, 0.9, 3.9]])
+    return Atoms("Cu5", scaled_positions=rng.random((5, 3)), cell=cell, pbc=True)
+
+
+CASES = {
+    "fcc": (bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2), 5.0),
+    "cutoff_larger_than_cell": (bulk("Cu", "fcc", a=3.6), 7.5),
+    "triclinic": (_triclinic(), 6.0),
+    "slab_mixed_pbc": (
+        Atoms(
+            "Cu3",
+            positions=[[0, 0, 0], [1.5, 1.1, 2.0], [0.3, 2.2, -1.4]],
+            cell=[3.0, 3.2, 0.0],
+            pbc=[True, True, False],
+        ),
+        4.5,
+    ),
+    "molecule": (molecule("CH3CH2OH"), 2.5),
+    "unwrapped_positions": (
+        Atoms("Cu2", positions=[[-1.0, 7.5, 0.2], [2.0, -3.0, 11.0]], cell=[3.5, 3.7, 3.9], pbc=True),
+        5.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_backends_match_brute_force(case, backend):
+    atoms, cutoff = CASES[case]
+    assert _pair_set(atoms, cutoff, backend) == _brute_force(atoms, cutoff)
+
+
+def test_full_list_is_symmetric():
+    atoms, cutoff = CASES["triclinic"]
+    pairs = _pair_set(atoms, cutoff, "auto")
+    assert {(b, a, -x, -y, -z) for a, b, x, y, z in pairs} == pairs
+
+
+def test_single_atom_and_no_neighbours():
+    lone = Atoms("Cu", positions=[[0, 0, 0]])
+    assert _pair_set(lone, 3.0, "auto") == set()
+    image = Atoms("Cu", cell=[2.0, 10.0, 10.0], pbc=True)
+    assert _pair_set(image, 2.5, "auto") == {(0, 0, 1, 0, 0), (0, 0, -1, 0, 0)}
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown neighbour-list backend"):
+        neighbor_list(np.zeros((1, 3)), np.eye(3), [True] * 3, 1.0, backend="magic")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_backend_matches_cpu():
+    atoms, cutoff = CASES["triclinic"]
+    positions = torch.tensor(atoms.positions, device="cuda")
+    i, j, shifts = neighbor_list(positions, atoms.cell.array, atoms.pbc, cutoff)
+    assert i.device.type == "cuda"
+    gpu = {(a, b, *s) for a, b, s in zip(i.tolist(), j.tolist(), shifts.tolist(), strict=True)}
+    assert gpu == _pair_set(atoms, cutoff, "vesin")
