@@ -25,10 +25,15 @@ from ase.io import Trajectory
 from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nose_hoover_chain import MTKNPT, NoseHooverChainNVT
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 from ase.units import GPa, fs, kB
 from tqdm.auto import tqdm
+
+try:  # ASE >= 3.29
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # older ASE: the same function under its old name
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
 ENSEMBLES = ("nve", "langevin", "nvt", "npt")
 
@@ -75,7 +80,9 @@ def make_dynamics(
     if ensemble == "nve":
         return VelocityVerlet(atoms, step)
     if ensemble == "langevin":
-        return Langevin(atoms, step, temperature_K=temperature, friction=friction / fs, rng=np.random.default_rng(seed))
+        return Langevin(
+            atoms, step, temperature_K=temperature, friction=friction / fs, fixcm=False, rng=np.random.default_rng(seed)
+        )
     if ensemble == "nvt":
         return NoseHooverChainNVT(atoms, step, temperature_K=temperature, tdamp=tdamp * fs)
     if ensemble == "npt":
@@ -122,7 +129,7 @@ def run_md(
         raise ValueError("steps must be >= 0, interval >= 1 and timestep > 0")
     if not atoms.get_momenta().any():
         start = temperature if initial_temperature is None else initial_temperature
-        MaxwellBoltzmannDistribution(atoms, temperature_K=start, rng=np.random.default_rng(seed))
+        thermalize_momenta(atoms, temperature_K=start, rng=np.random.default_rng(seed))
         Stationary(atoms)
     dynamics = make_dynamics(atoms, ensemble, timestep=timestep, temperature=temperature, seed=seed + 1, **settings)
     samples: list[tuple[float, ...]] = []
