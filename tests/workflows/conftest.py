@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from ase import Atoms
 from ase.build import bulk
+from ase.calculators.emt import EMT
 
 from mlcalc import MLCalculator
 from mlcalc.models.pair import Morse
@@ -23,3 +24,9 @@ def morse() -> MLCalculator:
 def morse_cell(morse: MLCalculator) -> Atoms:
     """The conventional fcc cell relaxed with the Morse model (a ~ 3.876 A); copy before changing it."""
     return relax(bulk("Cu", "fcc", a=3.85, cubic=True), morse, cell=True, fmax=1e-6).atoms
+
+
+@pytest.fixture(scope="session")
+def emt_cell() -> Atoms:
+    """The conventional fcc copper cell relaxed with ASE's EMT; copy before changing it."""
+    return relax(bulk("Cu", cubic=True), EMT(), cell=True, fmax=1e-6).atoms
