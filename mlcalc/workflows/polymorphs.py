@@ -34,7 +34,7 @@ def polymorph_energies(
     rows = []
     for name, atoms in structures.items():
         result = relax(atoms.copy(), calculator, cell=relax_cell, fmax=fmax)
-        rows.append((name, result.energy_per_atom, result.atoms.get_volume() / len(atoms), result.converged))
+        rows.append((name, float(result.energy_per_atom), result.atoms.get_volume() / len(atoms), result.converged))
     lowest = min(energy for _, energy, _, _ in rows)
     ranked = sorted(rows, key=lambda row: row[1])
     return [Polymorph(name, energy, energy - lowest, volume, ok) for name, energy, volume, ok in ranked]
