@@ -86,7 +86,9 @@ def read_n2p2(
     )
     offsets = _atom_energies(settings, elements)
     with torch.no_grad():
-        model.atomic_energies.copy_(torch.tensor([energy * (offsets[e] + mean_energy) for e in elements]))
+        model.atomic_energies.copy_(
+            torch.tensor([energy * (offsets[e] + mean_energy) for e in elements], dtype=torch.float64)
+        )
         for e in elements:
             model.statistics(e).copy_(torch.as_tensor(statistics[e]))
             _load_weights(model.networks[e], directory / f"weights.{atomic_numbers[e]:03d}.data")
