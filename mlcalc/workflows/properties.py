@@ -13,7 +13,7 @@ Protocol (every setting is an argument):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
@@ -45,11 +45,12 @@ class CrystalProperties:
     b_vrh: float  #: GPa
     e_v: float  #: eV
     e_m: float  #: eV
+    #: how it was obtained: supercell atoms, NEB steps and convergence, ...
+    details: dict[str, object] = field(default_factory=dict)
 
     def row(self) -> dict[str, float]:
         """Values keyed by the table's column names (units in :data:`COLUMNS`)."""
-        values = asdict(self)
-        return {name: values[attribute] for name, (attribute, _) in COLUMNS.items()}
+        return {name: float(getattr(self, attribute)) for name, (attribute, _) in COLUMNS.items()}
 
 
 def crystal_properties(
@@ -74,9 +75,12 @@ def crystal_properties(
         bulk = relaxed.repeat(supercell)
         e_v = vacancy_formation(bulk, calculator, fmax=relax_fmax * 10).energy
         bar.update()
-        e_m = vacancy_migration(bulk, calculator, n_images=n_images, fmax=neb_fmax, relax_fmax=relax_fmax * 10).barrier
+        band = vacancy_migration(bulk, calculator, n_images=n_images, fmax=neb_fmax, relax_fmax=relax_fmax * 10)
         bar.update()
-    return CrystalProperties(a, elastic["C11"], elastic["C12"], elastic["C44"], elastic["B_VRH"], e_v, e_m)
+    details = dict(supercell_atoms=len(bulk), neb_steps=band.steps, neb_converged=band.converged, band=band)
+    return CrystalProperties(
+        a, elastic["C11"], elastic["C12"], elastic["C44"], elastic["B_VRH"], e_v, band.barrier, details
+    )
 
 
 def cubic_lattice_constant(atoms: Atoms, tolerance: float = 1e-3) -> float:
