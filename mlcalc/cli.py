@@ -92,15 +92,16 @@ def _setup(args: argparse.Namespace):
 
 
 def add_demo(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="relax, EOS and a short MD run on a built-in model")
+    parser = subparsers.add_parser("demo", help="relax, EOS, elastic, MD and a vacancy NEB with the built-in Cu NNP")
     parser.add_argument("--steps", type=int, default=50, help="MD steps (default 50)")
+    parser.add_argument("--output", default=".", help="folder for the plots (default: here)")
     parser.set_defaults(run=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from mlcalc.demo import run_demo as demo
 
-    demo(md_steps=args.steps)
+    demo(md_steps=args.steps, output=args.output)
     return 0
 
 
