@@ -11,15 +11,15 @@ def test_close_packed_copper_beats_bcc_and_rows_match_direct_relaxations():
         "fcc": bulk("Cu", "fcc", a=3.6),
         "hcp": bulk("Cu", "hcp", a=2.55, c=4.16),
     }
-    rows = polymorph_energies(structures, EMT(), fmax=1e-4)
+    rows = polymorph_energies(structures, EMT(), fmax=1e-3)
     by_name = {row.name: row for row in rows}
     assert rows[-1].name == "bcc" and rows[0].relative_energy == 0.0
     # fcc and hcp differ only in stacking: within a few meV/atom; bcc is tens of meV/atom above
     assert abs(by_name["fcc"].energy - by_name["hcp"].energy) < 0.005
     assert by_name["bcc"].relative_energy > 0.02
-    fcc = relax(bulk("Cu", "fcc", a=3.6), EMT(), cell=True, fmax=1e-4)
-    assert by_name["fcc"].energy == pytest.approx(fcc.energy_per_atom, abs=1e-6)
-    assert by_name["fcc"].volume == pytest.approx(fcc.atoms.get_volume(), rel=1e-4)
+    fcc = relax(bulk("Cu", "fcc", a=3.6), EMT(), cell=True, fmax=1e-3)
+    assert by_name["fcc"].energy == pytest.approx(fcc.energy_per_atom, abs=1e-5)
+    assert by_name["fcc"].volume == pytest.approx(fcc.atoms.get_volume(), rel=1e-3)
 
 
 def test_no_structures_is_an_error():

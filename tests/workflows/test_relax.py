@@ -38,9 +38,9 @@ def test_hydrostatic_relaxation_keeps_the_cell_shape():
 
 
 def test_pressure_shrinks_the_cell(morse, morse_cell):
-    squeezed = relax(morse_cell.copy(), morse, cell=True, pressure=10.0, fmax=1e-5).atoms
+    squeezed = relax(morse_cell.copy(), morse, cell=True, pressure=10.0, fmax=1e-4).atoms
     assert squeezed.get_volume() < morse_cell.get_volume()
-    assert -squeezed.get_stress()[:3] / GPa == pytest.approx([10.0] * 3, rel=1e-3)
+    assert -squeezed.get_stress()[:3] / GPa == pytest.approx([10.0] * 3, rel=1e-2)
 
 
 def test_bad_input_is_refused():
