@@ -93,7 +93,7 @@ def strained_cell_check(element: str, calculator) -> str:
     centred = 1e3 * float(np.sqrt(np.mean((difference - difference.mean()) ** 2)))
     spread = 1e3 * float(np.ptp(reference))
     return (
-        f"{len(structures)} strained cells (DFT energies spanning {spread:.0f} meV/atom): "
+        f"{len(structures)} strained cells (DFT energies spanning {spread:.1f} meV/atom): "
         f"RMS of NNP - DFT energy with the mean offset removed {centred:.2f} meV/atom"
     )
 

@@ -19,6 +19,14 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 
+def calculator_for(atoms: Atoms, calculator: Calculator | None, workflow: str) -> Calculator:
+    """``calculator``, else the one attached to ``atoms``; a clear error when there is none."""
+    calculator = atoms.calc if calculator is None else calculator
+    if calculator is None:
+        raise ValueError(f"{workflow} needs a calculator: pass one or set atoms.calc")
+    return calculator
+
+
 def can_batch(calculator: Calculator) -> bool:
     return callable(getattr(calculator, "calculate_batch", None))
 

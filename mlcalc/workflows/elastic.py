@@ -28,7 +28,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.units import GPa
 
-from mlcalc.workflows.batch import evaluate_all
+from mlcalc.workflows.batch import calculator_for, evaluate_all
 from mlcalc.workflows.relax import relax
 
 #: Voigt index -> (row, column) of the symmetric strain tensor.
@@ -108,9 +108,7 @@ def elastic_constants(
         strain: the amplitude ``delta`` of each +/- strain (dimensionless).
         relax_ions: relax the atoms at each strained cell (internal strain), to ``fmax`` eV/A.
     """
-    calculator = calculator or atoms.calc
-    if calculator is None:
-        raise ValueError("elastic_constants needs a calculator: pass one or set atoms.calc")
+    calculator = calculator_for(atoms, calculator, "elastic_constants")
     if not atoms.pbc.all():
         raise ValueError("elastic constants need a fully periodic structure")
     if not 0 < strain < 0.05:

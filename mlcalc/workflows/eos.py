@@ -26,7 +26,7 @@ from ase.calculators.calculator import Calculator
 from ase.eos import EquationOfState, birchmurnaghan
 from ase.units import GPa
 
-from mlcalc.workflows.batch import evaluate_all
+from mlcalc.workflows.batch import calculator_for, evaluate_all
 
 DELTA_WINDOW = (0.94, 1.06)
 
@@ -78,9 +78,7 @@ def equation_of_state(
     Start from a relaxed cell (:func:`mlcalc.workflows.relax` with ``cell=True``). All
     points are evaluated in one batch when the calculator supports it.
     """
-    calculator = calculator or atoms.calc
-    if calculator is None:
-        raise ValueError("equation_of_state needs a calculator: pass one or set atoms.calc")
+    calculator = calculator_for(atoms, calculator, "equation_of_state")
     cells = scaled_cells(atoms, np.linspace(1 - span, 1 + span, points))
     energies = [result["energy"] / len(atoms) for result in evaluate_all(cells, calculator)]
     return fit_eos([cell.get_volume() / len(atoms) for cell in cells], energies)

@@ -30,6 +30,8 @@ from ase.md.verlet import VelocityVerlet
 from ase.units import GPa, fs, kB
 from tqdm.auto import tqdm
 
+from mlcalc.workflows.batch import calculator_for
+
 try:  # ASE >= 3.29
     from ase.md.velocitydistribution import thermalize_momenta
 except ImportError:  # older ASE: the same function under its old name
@@ -121,10 +123,7 @@ def run_md(
         seed: random seed for the initial velocities and the Langevin noise.
         settings: ``friction`` (1/fs), ``tdamp``, ``pdamp`` (fs), ``pressure`` (GPa).
     """
-    if calculator is not None:
-        atoms.calc = calculator
-    if atoms.calc is None:
-        raise ValueError("run_md needs a calculator: pass one or set atoms.calc")
+    atoms.calc = calculator_for(atoms, calculator, "run_md")
     if steps < 0 or interval < 1 or timestep <= 0:
         raise ValueError("steps must be >= 0, interval >= 1 and timestep > 0")
     if not atoms.get_momenta().any():

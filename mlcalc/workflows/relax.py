@@ -17,6 +17,8 @@ from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
 from ase.units import GPa
 
+from mlcalc.workflows.batch import calculator_for
+
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
 
 
@@ -61,10 +63,7 @@ def relax(
         optimizer: ``"BFGS"``, ``"LBFGS"`` or ``"FIRE"``.
         trajectory, logfile: ASE trajectory file and optimiser log (``"-"`` for stdout).
     """
-    if calculator is not None:
-        atoms.calc = calculator
-    if atoms.calc is None:
-        raise ValueError("relax needs a calculator: pass one or set atoms.calc")
+    atoms.calc = calculator_for(atoms, calculator, "relax")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from {sorted(OPTIMIZERS)}")
     if cell and not atoms.pbc.all():

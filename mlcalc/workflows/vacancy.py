@@ -19,6 +19,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from mlcalc.workflows.batch import calculator_for
 from mlcalc.workflows.neb import NEBResult, neb
 from mlcalc.workflows.relax import relax
 
@@ -45,9 +46,7 @@ def vacancy_formation(
     Build the supercell from a relaxed cell, e.g. ``relaxed.repeat(3)``; it should be
     large enough that the vacancy does not see its periodic images.
     """
-    calculator = calculator or supercell.calc
-    if calculator is None:
-        raise ValueError("vacancy_formation needs a calculator: pass one or set atoms.calc")
+    calculator = calculator_for(supercell, calculator, "vacancy_formation")
     perfect = supercell.copy()
     perfect.calc = calculator
     perfect_energy = perfect.get_potential_energy()
