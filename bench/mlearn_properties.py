@@ -60,16 +60,15 @@ GOALS = {
 
 
 def dft_lattice_constant(element: str) -> float | None:
-    """a of the relaxed DFT cell in the mlearn data (the 'relaxed' Elastic record), if present."""
+    """a (A) of the mlearn "Ground state crystal" record, the DFT cell the strained cells were made from."""
     for name in ("training.json", "test.json"):
         path = SHARED / "data" / "mlearn" / element / name
         if not path.exists():
             continue
         for atoms in read_mlearn(path):
-            if "relaxed" in atoms.info["description"] and len(atoms) <= 8:
-                return float(
-                    np.cbrt(atoms.get_volume() / len(atoms) * {"fcc": 4, "bcc": 2, "diamond": 8}[CRYSTALS[element][0]])
-                )
+            if atoms.info["description"] == "Ground state crystal":
+                per_cell = {"fcc": 4, "bcc": 2, "diamond": 8}[CRYSTALS[element][0]]
+                return float(np.cbrt(atoms.get_volume() / len(atoms) * per_cell))
     return None
 
 
@@ -193,8 +192,8 @@ def main() -> None:
         f"converged to {args.neb_fmax} eV/A, end points relaxed to 1e-3 eV/A; all NEB images evaluated in one batch. "
         "Published values: Zuo et al., J. Phys. Chem. A 124, 731 (2020), Table II. Goals: a within 0.2 %, "
         "elastic within 5 %, E_v and E_m within 0.05 eV of the published NNP. "
-        "Published values are quoted only for Cu (the ones we are sure of); the DFT a of the other elements is the "
-        "relaxed DFT cell stored in the mlearn data, where present.",
+        "Published values are quoted only for Cu (the ones we are sure of); the DFT a of the other elements is that "
+        "of the 'Ground state crystal' record of the mlearn data (the cell its strained cells were made from).",
         "",
         "EOS Delta gauge: the mlearn data hold no isotropic E(V) scan (their strained cells are uniaxial and shear "
         "strains of the ground state), so the Delta gauge against DFT cannot be formed from them; "
