@@ -38,8 +38,10 @@ from mlcalc.descriptors.cutoff_functions import CUTOFF_TYPES, cutoff_function
 
 RADIAL = ("G1", "G2", "G3")
 ANGULAR = ("G4", "G5")
-#: Triplets handled in one piece; beyond this they are chunked (and checkpointed under autograd).
+#: Triplet slots handled in one piece; beyond this they are chunked (and checkpointed under autograd).
 TRIPLET_CHUNK = 1 << 21
+#: Groups of centres (by neighbour count) padded separately.
+BLOCKS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,25 +193,29 @@ class SymmetryFunctions(torch.nn.Module):
         factors = torch.cat([factors, factors.new_zeros((1, factors.shape[1]))])
         r = torch.cat([r, r.new_ones(1)])
         neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
-        table = neighbor_table(centre, n_atoms)
-        if table.shape[1] < 2:
+        counts = torch.bincount(centre, minlength=n_atoms)
+        if len(centre) == 0 or int(counts.max()) < 2:
             return vectors.new_zeros((n_atoms, len(self.angular)))
-        first, second = torch.triu_indices(table.shape[1], table.shape[1], offset=1, device=table.device)
-        rows = max(1, TRIPLET_CHUNK // max(1, len(first)))
-        use_checkpoint = torch.is_grad_enabled() and n_atoms > rows
+        # centres sorted by neighbour count, so that each block pads only to its own widest centre
+        order = torch.argsort(counts, stable=True)
+        table, counts = neighbor_table(centre, n_atoms).index_select(0, order), counts[order]
+        blocks = _blocks(counts.tolist(), TRIPLET_CHUNK)
+        use_checkpoint = torch.is_grad_enabled() and len(blocks) > BLOCKS
         parts = []
-        for start in range(0, n_atoms, rows):
-            block = table[start : start + rows]
+        for start, stop, width in blocks:
+            first, second = torch.triu_indices(width, width, offset=1, device=table.device)
+            block = table[start:stop, :width]
             a, b = block[:, first].reshape(-1), block[:, second].reshape(-1)
-            args = (vectors, r, factors, neighbor_species, a, b, len(block))
+            args = (vectors, r, factors, neighbor_species, a, b, stop - start)
             parts.append(
                 checkpoint(self._triplet_sum, *args, use_reentrant=False)
                 if use_checkpoint
                 else self._triplet_sum(*args)
             )
+        sums = torch.cat(parts).index_select(0, torch.argsort(order))
         group_index, shape_index = self._angular_indices(r.device)
         norm = r.new_tensor([2.0 ** (1.0 - self._shapes[s][1]) for s in shape_index.tolist()])
-        return torch.cat(parts)[:, group_index * len(self._shapes) + shape_index] * norm
+        return sums[:, group_index * len(self._shapes) + shape_index] * norm
 
     def _edge_factors(self, r: torch.Tensor) -> torch.Tensor:
         """``exp(-eta (r - r_s)^2) f_c(r)`` per edge and angular group, ``[E, n_groups]``."""
@@ -289,6 +295,21 @@ class SymmetryFunctions(torch.nn.Module):
         return torch.tensor(group_index, device=device), torch.tensor(shape_index, device=device)
 
 
+def _blocks(counts: list[int], max_slots: int) -> list[tuple[int, int, int]]:
+    """Split centres sorted by neighbour count into ``(start, stop, width)`` blocks.
+
+    ``BLOCKS`` quantile groups, each cut further so that no block holds more than
+    ``max_slots`` triplet slots (``rows * width (width - 1) / 2``).
+    """
+    n, blocks = len(counts), []
+    bounds = sorted({round(k * n / BLOCKS) for k in range(BLOCKS + 1)})
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        width = max(counts[high - 1], 2)
+        rows = max(1, max_slots // (width * (width - 1) // 2))
+        blocks += [(start, min(start + rows, high), width) for start in range(low, high, rows)]
+    return blocks
+
+
 class _Powers:
     """``base**zeta`` for several ``zeta`` of one base, integer ones by shared repeated squaring."""
 
@@ -317,39 +338,6 @@ def neighbor_table(centre: torch.Tensor, n_atoms: int) -> torch.Tensor:
     table = torch.full((n_atoms, width), len(centre), dtype=torch.long, device=centre.device)
     table[centre, slot] = torch.arange(len(centre), device=centre.device)
     return table
-
-
-class _Powers:
-    """``base**zeta`` for several ``zeta`` of one base, integer ones by shared repeated squaring."""
-
-    def __init__(self, base: torch.Tensor) -> None:
-        self.squares = [base]
-
-    def __call__(self, zeta: float) -> torch.Tensor:
-        if zeta != int(zeta):
-            return self.squares[0] ** zeta
-        exponent, bit, result = int(zeta), 0, None
-        while exponent:
-            if bit == len(self.squares):
-                self.squares.append(self.squares[-1] * self.squares[-1])
-            if exponent & 1:
-                result = self.squares[bit] if result is None else result * self.squares[bit]
-            exponent >>= 1
-            bit += 1
-        return result
-
-
-def triplets(centre: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All pairs ``(a, b)``, ``a < b``, of edges sharing a centre; ``centre`` sorted ``[E]``."""
-    counts = torch.bincount(centre, minlength=n_atoms)
-    block_start = torch.cumsum(counts, 0) - counts
-    edges = torch.arange(len(centre), device=centre.device)
-    position = edges - block_start[centre]
-    partners = counts[centre] - 1 - position
-    first = torch.repeat_interleave(edges, partners)
-    offset_of_first = torch.cumsum(partners, 0) - partners
-    second = first + 1 + torch.arange(len(first), device=centre.device) - offset_of_first[first]
-    return first, second
 
 
 def _sort_key(function: SymmetryFunction) -> tuple:
