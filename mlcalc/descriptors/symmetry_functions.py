@@ -39,7 +39,7 @@ from mlcalc.descriptors.cutoff_functions import CUTOFF_TYPES, cutoff_function
 RADIAL = ("G1", "G2", "G3")
 ANGULAR = ("G4", "G5")
 #: Triplet slots handled in one piece; beyond this they are chunked (and checkpointed under autograd).
-TRIPLET_CHUNK = 1 << 21
+TRIPLET_CHUNK = 1 << 22
 #: Groups of centres (by neighbour count) padded separately.
 BLOCKS = 4
 
