@@ -1,62 +1,72 @@
-"""The built-in demo: solid argon with a Lennard-Jones model, through ASE's drivers.
+"""The built-in demo: the mlearn copper NNP shipped inside the package, through mlcalc's workflows.
 
-Lennard-Jones argon (epsilon = 0.0104 eV, sigma = 3.40 A, cutoff 8.5 A) needs no data
-file, so the demo runs anywhere: relax the fcc cell, fit its equation of state, and run a
-short Langevin MD, printing what each step measured.
+The Behler-Parrinello model for Cu of the mlearn benchmark (Zuo et al., J. Phys. Chem. A
+124, 731 (2020); BSD-3, ``mlcalc/data/cu_nnp``) needs no download. The demo relaxes the
+fcc cell, fits its equation of state, computes the elastic constants, runs a short NVE MD
+and a climbing-image NEB of a vacancy hop, prints a results table and writes plots. The
+vacancy uses a small 2x2x2 supercell (31 atoms) to stay fast; ``bench/mlearn_properties.py``
+does the converged 3x3x3 protocol of the published table.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import time
+from importlib.resources import files
+from pathlib import Path
+
 from ase.build import bulk
-from ase.eos import EquationOfState
-from ase.filters import FrechetCellFilter
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-from ase.optimize import BFGS
-from ase.units import GPa, fs, kB
 
-from mlcalc.calculator import MLCalculator
-from mlcalc.models.pair import LennardJones
+from mlcalc.calculators.behler_parrinello import BehlerParrinelloCalculator
+from mlcalc.workflows import (
+    elastic_constants,
+    equation_of_state,
+    plot_eos,
+    relax,
+    run_md,
+    vacancy_formation,
+    vacancy_migration,
+)
 
-ARGON = dict(epsilon=0.0104, sigma=3.40, cutoff=8.5)
+
+def demo_calculator(**options) -> BehlerParrinelloCalculator:
+    """The shipped mlearn Cu NNP as a calculator (``options``: device, dtype, ...)."""
+    directory = Path(str(files("mlcalc") / "data" / "cu_nnp"))
+    return BehlerParrinelloCalculator.from_n2p2(directory, length_unit="bohr", energy_unit="hartree", **options)
 
 
-def run_demo(md_steps: int = 50, temperature: float = 40.0) -> dict[str, float]:
-    """Run the demo and return what it measured (also printed)."""
-    calculator = MLCalculator(LennardJones(**ARGON))
-    atoms = bulk("Ar", "fcc", a=5.26, cubic=True)
-    atoms.calc = calculator
-    BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=1e-4, steps=200)
-    lattice = float(np.cbrt(atoms.get_volume()))
-    energy = atoms.get_potential_energy() / len(atoms)
-
-    volumes, energies = [], []
-    for scale in np.linspace(0.97, 1.03, 7):
-        strained = atoms.copy()
-        strained.set_cell(atoms.cell * scale, scale_atoms=True)
-        strained.calc = calculator
-        volumes.append(strained.get_volume())
-        energies.append(strained.get_potential_energy())
-    v0, e0, bulk_modulus = EquationOfState(volumes, energies).fit()
-
-    supercell = atoms.repeat(3)
-    supercell.calc = calculator
-    MaxwellBoltzmannDistribution(supercell, temperature_K=temperature, rng=np.random.default_rng(0))
-    dynamics = Langevin(
-        supercell, 5 * fs, temperature_K=temperature, friction=0.01, fixcm=False, rng=np.random.default_rng(1)
-    )
-    dynamics.run(md_steps)
-    md_temperature = supercell.get_kinetic_energy() / (1.5 * kB * len(supercell))
-
+def run_demo(md_steps: int = 50, output: str | Path = ".", progress: bool = True) -> dict[str, float]:
+    """Run the demo; return what it measured (also printed). Plots go to ``output``."""
+    start = time.perf_counter()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    calculator = demo_calculator()
+    cell = relax(bulk("Cu", "fcc", a=3.6, cubic=True), calculator, cell=True, fmax=1e-4).atoms
+    eos = equation_of_state(cell, calculator)
+    plot_eos({"Cu NNP": eos}, str(output / "demo_eos.png"))
+    elastic = elastic_constants(cell, calculator).cubic()
+    md = run_md(cell.repeat(2), calculator, ensemble="nve", steps=md_steps, timestep=2.0, temperature=300,
+                interval=5, progress=progress)  # fmt: skip
+    supercell = cell.repeat(2)
+    vacancy = vacancy_formation(supercell, calculator, fmax=0.01)
+    band = vacancy_migration(supercell, calculator, n_images=3, fmax=0.05, relax_fmax=0.01)
+    band.plot(str(output / "demo_neb.png"), title="Cu vacancy hop, 2x2x2 cell (mlearn NNP)")
     results = {
-        "lattice constant (A)": lattice,
-        "cohesive energy (eV/atom)": energy,
-        "EOS V0 (A^3/atom)": v0 / len(atoms),
-        "EOS B0 (GPa)": bulk_modulus / GPa,
-        f"MD T after {md_steps} steps (K)": md_temperature,
+        "lattice constant a (A)": cell.cell.lengths()[0],
+        "energy (eV/atom)": cell.get_potential_energy() / len(cell),
+        "EOS V0 (A^3/atom)": eos.v0,
+        "EOS B0 (GPa)": eos.b0,
+        "EOS B'": eos.bprime,
+        "C11 (GPa)": elastic["C11"],
+        "C12 (GPa)": elastic["C12"],
+        "C44 (GPa)": elastic["C44"],
+        "B_VRH (GPa)": elastic["B_VRH"],
+        f"MD mean T, {md_steps} x 2 fs NVE from 300 K (K)": md.temperature.mean(),
+        "MD energy drift (meV/atom/ps)": md.drift,
+        "vacancy E_v, 31-atom cell (eV)": vacancy.energy,
+        "vacancy hop E_m, 3 images (eV)": band.barrier,
     }
-    print("mlcalc demo: Lennard-Jones argon (eps 0.0104 eV, sigma 3.40 A)")
+    print("mlcalc demo: the mlearn Cu neural-network potential (Zuo et al. 2020), fcc copper")
     for name, value in results.items():
-        print(f"  {name:<30} {value:12.5f}")
+        print(f"  {name:<40} {value:12.4f}")
+    print(f"plots: {output / 'demo_eos.png'}, {output / 'demo_neb.png'}; {time.perf_counter() - start:.0f} s")
     return results

@@ -1,0 +1,42 @@
+"""Workflows over ASE: relaxation, MD, equation of state, elastic constants, vacancies, NEB, polymorphs.
+
+Each function takes ASE ``Atoms`` and any ASE calculator; mlcalc calculators additionally
+evaluate independent structures (EOS points, strained cells, NEB images) in one batch.
+Units: eV, A, fs, K; elastic constants and bulk moduli in GPa.
+"""
+
+from mlcalc.workflows.batch import BatchedImages, evaluate_all
+from mlcalc.workflows.elastic import ElasticResult, elastic_constants, strain_cell
+from mlcalc.workflows.eos import EOSResult, delta_gauge, equation_of_state, fit_eos, plot_eos
+from mlcalc.workflows.md import MDResult, run_md
+from mlcalc.workflows.neb import NEBResult, neb
+from mlcalc.workflows.polymorphs import Polymorph, polymorph_energies
+from mlcalc.workflows.properties import CrystalProperties, crystal_properties
+from mlcalc.workflows.relax import RelaxResult, relax
+from mlcalc.workflows.vacancy import VacancyResult, vacancy_formation, vacancy_migration
+
+__all__ = [
+    "BatchedImages",
+    "CrystalProperties",
+    "EOSResult",
+    "ElasticResult",
+    "MDResult",
+    "NEBResult",
+    "Polymorph",
+    "RelaxResult",
+    "VacancyResult",
+    "crystal_properties",
+    "delta_gauge",
+    "elastic_constants",
+    "equation_of_state",
+    "evaluate_all",
+    "fit_eos",
+    "neb",
+    "plot_eos",
+    "polymorph_energies",
+    "relax",
+    "run_md",
+    "strain_cell",
+    "vacancy_formation",
+    "vacancy_migration",
+]
