@@ -1,6 +1,7 @@
 """mlcalc's model families; importing this module registers every built-in kind."""
 
+from mlcalc.models.allegro import Allegro
 from mlcalc.models.base import MODEL_KINDS, Model, build_model
 from mlcalc.models.pair import Buckingham, LennardJones, Morse, PairPotential
 
-__all__ = ["MODEL_KINDS", "Model", "build_model", "PairPotential", "LennardJones", "Morse", "Buckingham"]
+__all__ = ["MODEL_KINDS", "Model", "build_model", "PairPotential", "LennardJones", "Morse", "Buckingham", "Allegro"]
