@@ -139,7 +139,7 @@ class Allegro(Model):
             layers.append(layer)
         self.layers = torch.nn.ModuleList(layers)
         self.readout = MLP([latent_dim, *readout_hidden, 1], activation, bias=False)
-        self.register_buffer("sh_l", _component_l(self.sh_irreps))
+        self.register_buffer("expand_l", _expand_l(self.sh_irreps), persistent=False)
         self.species_scale = torch.nn.Parameter(_per_species(species_scale, n_species))
         self.species_shift = torch.nn.Parameter(_per_species(species_shift, n_species))
         self.pair_scale = torch.nn.Parameter(torch.ones(n_species, n_species))
@@ -175,7 +175,7 @@ class Allegro(Model):
         onehot = torch.nn.functional.one_hot(torch.stack([si, sj], dim=1), n_species).flatten(1).to(r.dtype)
         x = self.two_body(torch.cat([onehot, u * self.radial(r)], dim=1)) * u
         harmonics = o3.spherical_harmonics(list(range(self.l_max + 1)), vectors, True, normalization="component")
-        tensors = self.embed(x).unflatten(1, (self.channels, -1))[..., self.sh_l] * harmonics.unsqueeze(1)
+        tensors = (self.embed(x).unflatten(1, (self.channels, -1)) @ self.expand_l) * harmonics.unsqueeze(1)
         for layer in self.layers:
             x, tensors = layer(x, tensors, harmonics, centre, len(graph.positions), u)
         edge_energy = self.readout(x).squeeze(-1) * self.pair_scale[si, sj]
@@ -216,7 +216,7 @@ class AllegroLayer(torch.nn.Module):
             torch.nn.Parameter(torch.randn(channels * n_paths, channels) / math.sqrt(channels * n_paths))
             for _, n_paths in ([] if last else self.product.output)
         )
-        self.register_buffer("sh_l", _component_l(sh_irreps))
+        self.register_buffer("expand_l", _expand_l(sh_irreps), persistent=False)
 
     def forward(
         self,
@@ -228,9 +228,10 @@ class AllegroLayer(torch.nn.Module):
         u: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x [E, latent]``, ``tensors [E, C, dim_in]``, ``harmonics [E, dim_sh]`` -> new ``x``, tensors."""
-        weights = self.embed(x).unflatten(1, (self.channels, self.n_l))[..., self.sh_l] * harmonics.unsqueeze(1)
+        weights = (self.embed(x).unflatten(1, (self.channels, self.n_l)) @ self.expand_l) * harmonics.unsqueeze(1)
         environment = weights.new_zeros((n_atoms, *weights.shape[1:])).index_add(0, centre, weights)
-        product = self.product(tensors, environment[centre] * self.neighbour_norm)
+        environment = torch.index_select(environment * self.neighbour_norm, 0, centre)
+        product = self.product(tensors, environment)
         parts = self.product.split(product)
         scalars = parts[0].flatten(1)
         alpha, norm = self.residual
@@ -244,9 +245,10 @@ class AllegroLayer(torch.nn.Module):
         return x, torch.cat(mixed, dim=-1)
 
 
-def _component_l(irreps: Sequence[Irrep]) -> torch.Tensor:
-    """The ``l`` of every component of ``irreps`` (to broadcast per-``l`` weights)."""
-    return torch.tensor([ell for ell, _ in irreps for _ in range(2 * ell + 1)], dtype=torch.int64)
+def _expand_l(irreps: Sequence[Irrep]) -> torch.Tensor:
+    """0/1 matrix ``[n_l, dim]`` copying one weight per ``l`` onto the ``2l + 1`` components of ``l``."""
+    rows = [ell for ell, _ in irreps for _ in range(2 * ell + 1)]
+    return torch.nn.functional.one_hot(torch.tensor(rows), len(irreps)).T.to(torch.get_default_dtype())
 
 
 def _per_species(value: float | Sequence[float], n_species: int) -> torch.Tensor:

@@ -87,7 +87,8 @@ def test_translation_and_permutation(calculator):
 def test_forces_and_stress_match_finite_differences(calculator):
     atoms = alloy()
     atoms.calc = calculator
-    np.testing.assert_allclose(atoms.get_forces()[:2], calculate_numerical_forces(atoms, eps=1e-4, iatoms=[0, 1]), atol=1e-7)
+    numerical = calculate_numerical_forces(atoms, eps=1e-4, iatoms=[0, 1])
+    np.testing.assert_allclose(atoms.get_forces()[:2], numerical, atol=1e-7)
     np.testing.assert_allclose(atoms.get_stress(), calculate_numerical_stress(atoms, eps=1e-5), atol=1e-7)
 
 
