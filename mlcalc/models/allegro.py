@@ -17,7 +17,8 @@ spherical harmonics of the unit vector ``r_hat_ij``:
   ``E = sum_i (sigma_{Z_i} E_i + mu_{Z_i})``.
 
 The latent, embedding and readout MLPs have no biases, so everything goes smoothly to zero
-at the cutoff with ``u``. The last layer computes only the scalar paths. Energies in eV,
+at the cutoff with ``u``. The last layer computes only the scalar paths, the one before it only the tensors
+those paths use (irreps of Y_l); the outputs are the same as keeping every path. Energies in eV,
 lengths in Angstrom; forces and stress come from autograd (:mod:`mlcalc.evaluate`).
 
 Hyper-parameters of the CsPb(Br,I)3 model of SEEDS.md are in :data:`SEEDS_CSPBBRI3`.
@@ -35,7 +36,7 @@ from e3nn import o3
 from mlcalc.graph import Graph
 from mlcalc.models.base import Model
 from mlcalc.nn import MLP, BesselBasis, PolynomialEnvelope
-from mlcalc.nn.tensor_product import ChannelwiseTensorProduct, Irrep, spherical_harmonic_irreps
+from mlcalc.nn.tensor_product import ChannelwiseTensorProduct, Irrep, couples, spherical_harmonic_irreps
 
 #: SEEDS.md section 1, the CsPb(Br,I)3 model: ``Allegro(species, **SEEDS_CSPBBRI3)``.
 #: Two-body MLP [16,128,256,512,1024], latent MLP [1072,1024,1024,1024], output MLP [1024,128,1].
@@ -128,11 +129,18 @@ class Allegro(Model):
         self.embed = MLP([latent_dim, *embed_hidden, channels * (l_max + 1)], activation, bias=False)
         allowed = [(ell, p) for ell in range(l_max + 1) for p in (1, -1) if parity or p == (-1) ** ell]
         allowed.sort(key=lambda irrep: (irrep != (0, 1), irrep))  # the scalars first
+        # each layer makes only the irreps the next one can use (before the last: those of Y_l)
+        outputs = [allowed] * (n_layers - 1) + [[(0, 1)]]
+        for index in reversed(range(n_layers - 1)):
+            outputs[index] = [
+                irrep for irrep in outputs[index]
+                if any(couples(irrep, sh, out) for sh in self.sh_irreps for out in outputs[index + 1])
+            ]  # fmt: skip
         irreps, layers = self.sh_irreps, []
         for index in range(n_layers):
             last = index == n_layers - 1
             layer = AllegroLayer(
-                irreps, self.sh_irreps, [(0, 1)] if last else allowed, channels, latent_dim,
+                irreps, self.sh_irreps, outputs[index], channels, latent_dim,
                 embed_hidden, latent_hidden, activation, alpha, avg_num_neighbors, last,
             )  # fmt: skip
             irreps = layer.irreps_out

@@ -29,6 +29,12 @@ def irreps_dim(irreps: Sequence[Irrep]) -> int:
     return sum(2 * ell + 1 for ell, _ in irreps)
 
 
+def couples(irrep_1: Irrep, irrep_2: Irrep, irrep_out: Irrep) -> bool:
+    """Whether ``irrep_1 x irrep_2`` contains ``irrep_out`` (triangle rule and parity)."""
+    (l_1, p_1), (l_2, p_2), (l_out, p_out) = irrep_1, irrep_2, irrep_out
+    return p_1 * p_2 == p_out and abs(l_1 - l_2) <= l_out <= l_1 + l_2
+
+
 def spherical_harmonic_irreps(l_max: int) -> list[Irrep]:
     """``Y_l`` for ``l = 0..l_max``: irreps ``(l, (-1)^l)``."""
     return [(ell, (-1) ** ell) for ell in range(l_max + 1)]
@@ -51,7 +57,7 @@ class ChannelwiseTensorProduct(torch.nn.Module):
                 (l_1, l_2, offsets_1[k_1], offsets_2[k_2])
                 for k_1, (l_1, p_1) in enumerate(self.irreps_1)
                 for k_2, (l_2, p_2) in enumerate(self.irreps_2)
-                if p_1 * p_2 == p_out and abs(l_1 - l_2) <= l_out <= l_1 + l_2
+                if couples((l_1, p_1), (l_2, p_2), (l_out, p_out))
             ]
             if not paths:
                 continue
