@@ -6,7 +6,8 @@ widths 16), 8 tensor features, float32; Cu fcc with 32, 500 and 4000 atoms.
 Columns:
 - ``mlcalc``: :class:`mlcalc.AllegroCalculator` on mlcalc's own :class:`mlcalc.models.Allegro`;
 - ``nequip``: nequip's ``NequIPCalculator.from_compiled_model`` on a model of the same size
-  trained and compiled by ``tests/data/make_nequip_models.py --bench`` (needs nequip
+  trained and compiled by ``tests/data/make_nequip_models.py --bench`` (TorchScript
+  ``.nequip.pth`` by default, ``--nequip-file`` for the AOTInductor ``.pt2``) (needs nequip
   installed; skipped otherwise);
 - ``mlcalc(nequip file)``: the same nequip file through ``AllegroCalculator``.
 
@@ -32,7 +33,7 @@ from mlcalc.models import Allegro
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {32: (2, 2, 2), 500: (5, 5, 5), 4000: (10, 10, 10)}
-REPEATS = {32: 20, 500: 5, 4000: 3}
+REPEATS = {32: 10, 500: 3, 4000: 2}
 
 
 def bench_model() -> Allegro:
@@ -83,14 +84,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--nequip-file", type=Path, default=ROOT / "bench/models/cu_allegro_bench_f32.nequip.pt2")
+    parser.add_argument("--nequip-file", type=Path, default=ROOT / "bench/models/cu_allegro_bench_f32.nequip.pth")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     found = calculators(args.nequip_file)
     rows = []
-    for n_atoms in tqdm(args.sizes, desc="sizes"):
+    for n_atoms in args.sizes:
         atoms = copper(n_atoms)
-        rows.append((n_atoms, {name: time_calls(calc, atoms, REPEATS[n_atoms]) for name, calc in found.items()}))
+        times = {}
+        for name, calc in tqdm(found.items(), desc=f"{n_atoms} atoms"):
+            times[name] = time_calls(calc, atoms, REPEATS[n_atoms])
+        rows.append((n_atoms, times))
     names = list(found)
     header = "| atoms | " + " | ".join(f"{name} (s)" for name in names)
     header += " | nequip / mlcalc |" if "nequip" in found else " |"

@@ -205,7 +205,8 @@ def main() -> None:
     args = parser.parse_args()
     spec = BENCH_MODEL if args.bench else TEST_MODEL
     root = Path(__file__).resolve().parents[2]
-    out = (args.out or (root / "bench" / "models" if args.bench else root / "tests" / "data" / "nequip_models")).resolve()
+    default = root / "bench" / "models" if args.bench else root / "tests" / "data" / "nequip_models"
+    out = (args.out or default).resolve()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = train(spec, Path(tmp))
