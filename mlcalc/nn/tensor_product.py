@@ -10,8 +10,10 @@ concatenation of a list of irreps. The product of ``a`` (irreps ``I_1``) and ``b
 
 with ``C`` the real Wigner 3j symbols of e3nn (whose spherical-harmonic basis the inputs
 must use). All paths are fused into one matrix ``[dim_1 dim_2, dim_out]``, so the whole
-product is one outer product and one matrix multiplication. Outputs are grouped by output
-irrep in the order of ``allowed``, paths of the same output irrep side by side.
+product is one outer product and one matrix multiplication (only the elementwise product
+``a_i b_i`` when nothing else couples, as for the scalar outputs of two equal irreps
+lists). Outputs are grouped by output irrep in the order of ``allowed``, paths of the
+same output irrep side by side.
 """
 
 from __future__ import annotations
@@ -71,7 +73,13 @@ class ChannelwiseTensorProduct(torch.nn.Module):
             raise ValueError(f"no allowed path from {self.irreps_1} x {self.irreps_2} into {list(allowed)}")
         # kept in float64 outside the module's buffers, so that casting the model to float32
         # and back never rounds the coefficients; one copy per (device, dtype) is cached
-        self.coupling_float64 = torch.cat(blocks, dim=1)
+        coupling = torch.cat(blocks, dim=1)
+        # when only "diagonal" entries a_i b_i couple (e.g. scalar outputs of equal irreps
+        # lists), the product is (a * b) @ coupling_diagonal: dim instead of dim^2 terms
+        square = coupling.reshape(dim_1, dim_2, -1)
+        off_diagonal = square.abs().sum(-1) * (1 - torch.eye(dim_1, dim_2, dtype=torch.float64))
+        self.diagonal = dim_1 == dim_2 and bool((off_diagonal == 0).all())
+        self.coupling_float64 = square.diagonal(dim1=0, dim2=1).T.contiguous() if self.diagonal else coupling
         self._coupling_cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
     @property
@@ -81,11 +89,13 @@ class ChannelwiseTensorProduct(torch.nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``a [..., C, dim_1]``, ``b [..., C, dim_2]`` -> ``[..., C, dim_out]``."""
+        if self.diagonal:
+            return (a * b) @ self.coupling(a.device, a.dtype)
         outer = (a.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
         return outer @ self.coupling(a.device, a.dtype)
 
     def coupling(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """The fused Clebsch-Gordan matrix ``[dim_1 dim_2, dim_out]``."""
+        """The fused Clebsch-Gordan matrix ``[dim_1 dim_2, dim_out]`` (``[dim, dim_out]`` if diagonal)."""
         key = (device, dtype)
         if key not in self._coupling_cache:
             self._coupling_cache[key] = self.coupling_float64.to(device=device, dtype=dtype)

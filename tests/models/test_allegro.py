@@ -157,11 +157,13 @@ def block_rotation(irreps, rotation: torch.Tensor, inversion: bool) -> torch.Ten
 
 
 @pytest.mark.parametrize("inversion", [False, True])
-def test_tensor_product_is_equivariant(inversion):
+@pytest.mark.parametrize("allowed", [[(0, 1), (1, -1), (1, 1), (2, 1)], [(0, 1)]], ids=["all", "scalars"])
+def test_tensor_product_is_equivariant(inversion, allowed):
     from e3nn import o3
 
     irreps = [(0, 1), (1, -1), (1, 1), (2, 1)]
-    product = ChannelwiseTensorProduct(irreps, irreps, irreps)
+    product = ChannelwiseTensorProduct(irreps, irreps, allowed)
+    assert product.diagonal == (allowed == [(0, 1)])
     torch.manual_seed(0)
     a, b = torch.randn(5, 3, 12, dtype=torch.float64), torch.randn(5, 3, 12, dtype=torch.float64)
     rotation = o3.rand_matrix(dtype=torch.float64)
@@ -169,3 +171,23 @@ def test_tensor_product_is_equivariant(inversion):
     outputs = [irrep for irrep, n_paths in product.output for _ in range(n_paths)]
     d_out = block_rotation(outputs, rotation, inversion)
     torch.testing.assert_close(product(a @ d_in.T, b @ d_in.T), product(a, b) @ d_out.T, rtol=1e-12, atol=1e-12)
+    dense = torch.einsum("eci,ecj,ijk->eck", a, b, _dense_coupling(irreps, product.output))
+    torch.testing.assert_close(product(a, b), dense, rtol=1e-12, atol=1e-12)
+
+
+def _dense_coupling(irreps, output) -> torch.Tensor:
+    """The coupling tensor built path by path, independently of the fused one."""
+    from e3nn import o3
+
+    offsets = np.cumsum([0] + [2 * ell + 1 for ell, _ in irreps])
+    columns = []
+    for (l_out, p_out), _ in output:
+        for k_1, (l_1, p_1) in enumerate(irreps):
+            for k_2, (l_2, p_2) in enumerate(irreps):
+                if p_1 * p_2 != p_out or not abs(l_1 - l_2) <= l_out <= l_1 + l_2:
+                    continue
+                block = torch.zeros(offsets[-1], offsets[-1], 2 * l_out + 1, dtype=torch.float64)
+                cg = o3.wigner_3j(l_1, l_2, l_out, dtype=torch.float64) * (2 * l_out + 1) ** 0.5
+                block[offsets[k_1] : offsets[k_1 + 1], offsets[k_2] : offsets[k_2 + 1]] = cg
+                columns.append(block)
+    return torch.cat(columns, dim=-1)
