@@ -10,6 +10,7 @@ import os
 __version__ = "0.1.0"
 
 from mlcalc.calculator import MLCalculator  # noqa: E402
+from mlcalc.calculators.allegro import AllegroCalculator  # noqa: E402
 from mlcalc.calculators.behler_parrinello import BehlerParrinelloCalculator  # noqa: E402
 from mlcalc.io.model_file import ModelFileError, load_model, save  # noqa: E402
 
@@ -25,6 +26,7 @@ def load_calculator(path: str | os.PathLike, **calculator_options) -> MLCalculat
 __all__ = [
     "__version__",
     "MLCalculator",
+    "AllegroCalculator",
     "BehlerParrinelloCalculator",
     "ModelFileError",
     "load_calculator",

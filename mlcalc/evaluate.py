@@ -36,6 +36,8 @@ def evaluate(
     and ``stress`` [B, 3, 3] (full tensor; zero-volume cells give NaN there, so ask for
     stress only for periodic structures). Extra model outputs are passed through.
     """
+    if getattr(model, "computes_derivatives", False):
+        return _precomputed(model, graph, forces=forces, stress=stress)
     positions = graph.positions
     if forces:
         positions = positions.detach().requires_grad_(True)
@@ -61,3 +63,14 @@ def evaluate(
             if stress:
                 results["stress"] = gradients[-1] / graph.volumes()[:, None, None]
     return results
+
+
+def _precomputed(model: Model, graph: Graph, *, forces: bool, stress: bool) -> dict[str, torch.Tensor]:
+    """For models that return their own ``forces`` and ``stress`` (compiled peer models, e.g.
+    :class:`mlcalc.io.nequip.NequIPCompiledModel`); they cannot be differentiated again."""
+    output = dict(model(graph))
+    if not forces:
+        output.pop("forces", None)
+    if not stress:
+        output.pop("stress", None)
+    return {**output, "energy": graph.per_structure(output["energies"])}

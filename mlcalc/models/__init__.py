@@ -1,5 +1,6 @@
 """mlcalc's model families; importing this module registers every built-in kind."""
 
+from mlcalc.models.allegro import Allegro
 from mlcalc.models.base import MODEL_KINDS, Model, build_model
 from mlcalc.models.behler_parrinello import BehlerParrinello
 from mlcalc.models.pair import Buckingham, LennardJones, Morse, PairPotential
@@ -13,4 +14,5 @@ __all__ = [
     "Morse",
     "Buckingham",
     "BehlerParrinello",
+    "Allegro",
 ]

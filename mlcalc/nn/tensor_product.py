@@ -1,0 +1,119 @@
+"""Channel-wise Clebsch-Gordan tensor product of O(3) irreducible representations.
+
+An irrep is ``(l, p)``: angular momentum ``l`` and parity ``p = +1`` (even) or ``-1`` (odd);
+it has ``2l + 1`` components. A feature ``[..., C, dim]`` holds ``C`` channels, each the
+concatenation of a list of irreps. The product of ``a`` (irreps ``I_1``) and ``b`` (irreps
+``I_2``), taken channel by channel, is, for every allowed path
+``(l_1, p_1) x (l_2, p_2) -> (l_o, p_1 p_2)`` with ``|l_1 - l_2| <= l_o <= l_1 + l_2``::
+
+    c^{path}_{n, m_o} = sqrt(2 l_o + 1) sum_{m_1, m_2} C^{l_1 l_2 l_o}_{m_1 m_2 m_o} a_{n, l_1 m_1} b_{n, l_2 m_2}
+
+with ``C`` the real Wigner 3j symbols of e3nn (whose spherical-harmonic basis the inputs
+must use). All paths are fused into one matrix ``[dim_1 dim_2, dim_out]``, so the whole
+product is one outer product and one matrix multiplication (only the elementwise product
+``a_i b_i`` when nothing else couples, as for the scalar outputs of two equal irreps
+lists). Outputs are grouped by output irrep in the order of ``allowed``, paths of the
+same output irrep side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from e3nn import o3
+
+Irrep = tuple[int, int]
+
+
+def irreps_dim(irreps: Sequence[Irrep]) -> int:
+    return sum(2 * ell + 1 for ell, _ in irreps)
+
+
+def couples(irrep_1: Irrep, irrep_2: Irrep, irrep_out: Irrep) -> bool:
+    """Whether ``irrep_1 x irrep_2`` contains ``irrep_out`` (triangle rule and parity)."""
+    (l_1, p_1), (l_2, p_2), (l_out, p_out) = irrep_1, irrep_2, irrep_out
+    return p_1 * p_2 == p_out and abs(l_1 - l_2) <= l_out <= l_1 + l_2
+
+
+def spherical_harmonic_irreps(l_max: int) -> list[Irrep]:
+    """``Y_l`` for ``l = 0..l_max``: irreps ``(l, (-1)^l)``."""
+    return [(ell, (-1) ** ell) for ell in range(l_max + 1)]
+
+
+class ChannelwiseTensorProduct(torch.nn.Module):
+    """Args:
+    irreps_1, irreps_2: irreps of the two inputs (each irrep once per channel).
+    allowed: output irreps to keep, in output order; paths to any other are dropped.
+    """
+
+    def __init__(self, irreps_1: Sequence[Irrep], irreps_2: Sequence[Irrep], allowed: Sequence[Irrep]) -> None:
+        super().__init__()
+        self.irreps_1, self.irreps_2 = list(irreps_1), list(irreps_2)
+        offsets_1, offsets_2 = _offsets(self.irreps_1), _offsets(self.irreps_2)
+        dim_1, dim_2 = irreps_dim(self.irreps_1), irreps_dim(self.irreps_2)
+        blocks, self.output = [], []  # output: (irrep, number of paths) per output irrep
+        for l_out, p_out in allowed:
+            paths = [
+                (l_1, l_2, offsets_1[k_1], offsets_2[k_2])
+                for k_1, (l_1, p_1) in enumerate(self.irreps_1)
+                for k_2, (l_2, p_2) in enumerate(self.irreps_2)
+                if couples((l_1, p_1), (l_2, p_2), (l_out, p_out))
+            ]
+            if not paths:
+                continue
+            self.output.append(((l_out, p_out), len(paths)))
+            for l_1, l_2, start_1, start_2 in paths:
+                block = torch.zeros(dim_1, dim_2, 2 * l_out + 1, dtype=torch.float64)
+                cg = o3.wigner_3j(l_1, l_2, l_out, dtype=torch.float64) * math.sqrt(2 * l_out + 1)
+                block[start_1 : start_1 + 2 * l_1 + 1, start_2 : start_2 + 2 * l_2 + 1] = cg
+                blocks.append(block.reshape(dim_1 * dim_2, -1))
+        if not blocks:
+            raise ValueError(f"no allowed path from {self.irreps_1} x {self.irreps_2} into {list(allowed)}")
+        # kept in float64 outside the module's buffers, so that casting the model to float32
+        # and back never rounds the coefficients; one copy per (device, dtype) is cached
+        coupling = torch.cat(blocks, dim=1)
+        # when only "diagonal" entries a_i b_i couple (e.g. scalar outputs of equal irreps
+        # lists), the product is (a * b) @ coupling_diagonal: dim instead of dim^2 terms
+        square = coupling.reshape(dim_1, dim_2, -1)
+        off_diagonal = square.abs().sum(-1) * (1 - torch.eye(dim_1, dim_2, dtype=torch.float64))
+        self.diagonal = dim_1 == dim_2 and bool((off_diagonal == 0).all())
+        self.coupling_float64 = square.diagonal(dim1=0, dim2=1).T.contiguous() if self.diagonal else coupling
+        self._coupling_cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    @property
+    def output_irreps(self) -> list[Irrep]:
+        """The output irreps that have at least one path, in output order."""
+        return [irrep for irrep, _ in self.output]
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``a [..., C, dim_1]``, ``b [..., C, dim_2]`` -> ``[..., C, dim_out]``."""
+        if self.diagonal:
+            return (a * b) @ self.coupling(a.device, a.dtype)
+        outer = (a.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
+        return outer @ self.coupling(a.device, a.dtype)
+
+    def coupling(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The fused Clebsch-Gordan matrix ``[dim_1 dim_2, dim_out]`` (``[dim, dim_out]`` if diagonal)."""
+        key = (device, dtype)
+        if key not in self._coupling_cache:
+            self._coupling_cache[key] = self.coupling_float64.to(device=device, dtype=dtype)
+        return self._coupling_cache[key]
+
+    def split(self, product: torch.Tensor) -> list[torch.Tensor]:
+        """Cut ``[..., C, dim_out]`` into one ``[..., C, n_paths, 2l + 1]`` per output irrep."""
+        sizes = [n_paths * (2 * ell + 1) for (ell, _), n_paths in self.output]
+        parts = torch.split(product, sizes, dim=-1)
+        return [
+            part.unflatten(-1, (n_paths, 2 * ell + 1))
+            for part, ((ell, _), n_paths) in zip(parts, self.output, strict=True)
+        ]
+
+
+def _offsets(irreps: Sequence[Irrep]) -> list[int]:
+    offsets, start = [], 0
+    for ell, _ in irreps:
+        offsets.append(start)
+        start += 2 * ell + 1
+    return offsets
