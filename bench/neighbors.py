@@ -46,15 +46,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output")
     args = parser.parse_args()
-    lines = ["| atoms | pairs | " + " | ".join(f"{b} (ms)" for b in BACKENDS) + " | matscipy / vesin | ase / vesin |",
-             "|---:|---:|" + "---:|" * (len(BACKENDS) + 2)]
+    lines = [
+        "| atoms | pairs | " + " | ".join(f"{b} (ms)" for b in BACKENDS) + " | matscipy / vesin | ase / vesin |",
+        "|---:|---:|" + "---:|" * (len(BACKENDS) + 2),
+    ]
     for size in args.sizes:
         atoms = copper(size)
         inputs = (atoms.positions, atoms.cell.array, atoms.pbc, args.cutoff)
         pairs = len(neighbor_list(*inputs, backend="vesin")[0])
-        times = {b: 1e3 * best_time(lambda b=b: neighbor_list(*inputs, backend=b), args.repeats) for b in BACKENDS}
-        lines.append(f"| {len(atoms)} | {pairs} | " + " | ".join(f"{times[b]:.1f}" for b in BACKENDS)
-                     + f" | {times['matscipy'] / times['vesin']:.1f} | {times['ase'] / times['vesin']:.1f} |")
+        times = {
+            b: 1e3 * best_time(lambda b=b, inputs=inputs: neighbor_list(*inputs, backend=b), args.repeats)
+            for b in BACKENDS
+        }
+        lines.append(
+            f"| {len(atoms)} | {pairs} | "
+            + " | ".join(f"{times[b]:.1f}" for b in BACKENDS)
+            + f" | {times['matscipy'] / times['vesin']:.1f} | {times['ase'] / times['vesin']:.1f} |"
+        )
         print(lines[-1] if len(lines) > 3 else "\n".join(lines), flush=True)
     if args.output:
         header = (

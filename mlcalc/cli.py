@@ -2,7 +2,7 @@
 
 ``mlcalc demo`` runs the main job on a model built into the package (no downloads);
 ``mlcalc info MODEL`` describes a model file; ``mlcalc relax|md|eos|elastic|neb|props MODEL
-STRUCTURE`` run the workflows of :mod:`mlcalc.workflows` on any model :func:`mlcalc.io.open_model`
+STRUCTURE`` run the workflows of :mod:`mlcalc.workflows` on any model :func:`mlcalc.load_calculator`
 opens. STRUCTURE is a file ASE reads (last frame) or a bulk crystal ``Symbol[:structure[:a]]``,
 e.g. ``Cu`` or ``Cu:fcc:3.61`` (conventional cubic cell). Units: eV, A, fs, K, GPa.
 
@@ -48,10 +48,10 @@ def _model_and_structure(parser: argparse.ArgumentParser, relax_first: bool = Fa
 
 
 def _open(args: argparse.Namespace):
-    from mlcalc.io import open_model
+    from mlcalc import load_calculator
 
     units = {key: value for key in ("length_unit", "energy_unit") if (value := getattr(args, key)) is not None}
-    return open_model(args.model, device=args.device, dtype=args.dtype, **units)
+    return load_calculator(args.model, device=args.device, dtype=args.dtype, **units)
 
 
 def read_structure(spec: str, repeat: int = 1):
