@@ -1,9 +1,12 @@
 """Why mlcalc makes its own Ewald k-vectors: torch-pme 0.5.0's tune_ewald on NaCl.
 
-Tunes torch-pme's EwaldCalculator for 1e-6 on a 64-ion NaCl cell (r_c = 6 A), then sums
-the same k-space cutoff k_c = 2 pi / lr_wavelength twice: with torch-pme's own grid and
-with mlcalc.long_range.ewald_kvectors (every k with 0 < |k| <= k_c). Prints both relative
-errors against the NaCl Madelung energy, and the largest integer index each grid uses.
+``tune_ewald`` fixes the smearing from the real-space cutoff, then scans
+``lr_wavelength = L / n`` (n = 1..14), keeps those its error bound accepts, and returns
+the *fastest* of them, so which one it returns depends on timings. This script scans
+the same candidates on a 64-ion NaCl cell (r_c = 6 A, accuracy 1e-6) and prints, for
+each, the bound and the actual relative energy error (vs. the Madelung energy) summed
+with torch-pme's own k-grid and with mlcalc.long_range.ewald_kvectors (every k with
+0 < |k| <= k_c = 2 pi / lr_wavelength), plus the largest integer index each grid holds.
 
     PYTHONPATH=$PWD python bench/ewald_tuning.py
 """
@@ -16,7 +19,8 @@ import numpy as np
 import torch
 import torchpme
 from ase.build import bulk
-from torchpme.tuning import tune_ewald
+from torchpme.tuning.ewald import EwaldErrorBounds
+from torchpme.tuning.tuner import TunerBase
 
 from mlcalc.graph import Graph
 from mlcalc.long_range import ewald_kvectors
@@ -31,27 +35,28 @@ def main() -> None:
     graph = Graph.from_atoms([atoms], np.zeros(120, dtype=np.int64), CUTOFF)
     cell, positions = graph.cell[0], graph.positions
     pairs, distances = graph.edge_index.T, graph.edge_vectors().norm(dim=1)
-    smearing, params, _ = tune_ewald(
-        charges, cell, positions, CUTOFF, pairs, distances, full_neighbor_list=True, accuracy=ACCURACY
-    )
-    calculator = torchpme.EwaldCalculator(
-        torchpme.CoulombPotential(smearing=smearing), **params, full_neighbor_list=True
-    )
+    smearing = TunerBase(charges, cell, positions, CUTOFF, torchpme.EwaldCalculator).estimate_smearing(ACCURACY)
+    bound = EwaldErrorBounds(charges, cell, positions)
     exact = -MADELUNG_NACL * len(atoms) / 2 / (A / 2)
-    k_cutoff = 2 * math.pi / params["lr_wavelength"]
-    needed = k_cutoff * float(cell[0].norm()) / (2 * math.pi)
-    ns = math.ceil(needed)
-    own = float((charges * calculator(charges, cell, positions, pairs, distances)).sum())
-    kvectors = ewald_kvectors(cell, k_cutoff)
-    sphere = float((charges * calculator(charges, cell, positions, pairs, distances, kvectors=kvectors)).sum())
-    print(
-        f"tune_ewald(accuracy={ACCURACY:g}): smearing {smearing:.4f} A, lr_wavelength {params['lr_wavelength']:.4f} A"
-    )
-    print(f"k_c |a| / 2 pi = {needed:.2f}: torch-pme's grid reaches |n| <= {ns // 2}, the k-sphere needs {int(needed)}")
-    print("| k-vectors | count | relative energy error |")
-    print("|---|---|---|")
-    print(f"| torch-pme 0.5.0 grid | {ns**3} | {abs(own - exact) / abs(exact):.2e} |")
-    print(f"| mlcalc ewald_kvectors | {len(kvectors)} | {abs(sphere - exact) / abs(exact):.2e} |")
+    length = float(cell[0].norm())
+    print(f"64-ion NaCl, r_c {CUTOFF} A, tune_ewald's smearing for {ACCURACY:g}: {smearing:.4f} A")
+    print("| lr_wavelength (A) | bound | max n torch-pme | error torch-pme grid | max n sphere | error sphere |")
+    print("|---|---|---|---|---|---|")
+    for n in range(1, 15):
+        wavelength = length / n
+        calculator = torchpme.EwaldCalculator(
+            torchpme.CoulombPotential(smearing=smearing), lr_wavelength=wavelength, full_neighbor_list=True
+        )
+        k_cutoff = 2 * math.pi / wavelength
+        own = float((charges * calculator(charges, cell, positions, pairs, distances)).sum())
+        kvectors = ewald_kvectors(cell, k_cutoff)
+        sphere = float((charges * calculator(charges, cell, positions, pairs, distances, kvectors=kvectors)).sum())
+        estimate = float(bound(smearing=smearing, lr_wavelength=wavelength, cutoff=CUTOFF))
+        print(
+            f"| {wavelength:.4f} | {estimate:.1e} | {math.ceil(k_cutoff * length / 2 / math.pi) // 2} | "
+            f"{abs(own - exact) / abs(exact):.1e} | {int(k_cutoff * length / 2 / math.pi + 1e-9)} | "
+            f"{abs(sphere - exact) / abs(exact):.1e} |"
+        )
 
 
 if __name__ == "__main__":
