@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from mlcalc.calculator import MLCalculator  # noqa: E402
 from mlcalc.io.model_file import ModelFileError, load_model, save  # noqa: E402
+from mlcalc.models.coulomb_buckingham import CoulombBuckinghamCalculator  # noqa: E402
 
 
 def load_calculator(path: str | os.PathLike, **calculator_options) -> MLCalculator:
@@ -21,4 +22,12 @@ def load_calculator(path: str | os.PathLike, **calculator_options) -> MLCalculat
     return MLCalculator(load_model(path), **calculator_options)
 
 
-__all__ = ["__version__", "MLCalculator", "ModelFileError", "load_calculator", "load_model", "save"]
+__all__ = [
+    "__version__",
+    "CoulombBuckinghamCalculator",
+    "MLCalculator",
+    "ModelFileError",
+    "load_calculator",
+    "load_model",
+    "save",
+]
