@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from mlcalc.calculator import MLCalculator  # noqa: E402
 from mlcalc.io.model_file import ModelFileError, load_model, save  # noqa: E402
 from mlcalc.models.coulomb_buckingham import CoulombBuckinghamCalculator  # noqa: E402
+from mlcalc.models.ewald_nnp import EwaldNNPCalculator  # noqa: E402
 
 
 def load_calculator(path: str | os.PathLike, **calculator_options) -> MLCalculator:
@@ -25,6 +26,7 @@ def load_calculator(path: str | os.PathLike, **calculator_options) -> MLCalculat
 __all__ = [
     "__version__",
     "CoulombBuckinghamCalculator",
+    "EwaldNNPCalculator",
     "MLCalculator",
     "ModelFileError",
     "load_calculator",
