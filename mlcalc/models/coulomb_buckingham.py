@@ -13,7 +13,9 @@ C eV A^6, D eV A^8.
 
 The collapse: with ``C > 0`` (or opposite charges) ``U_ij(r) -> -inf`` as ``r -> 0``, past
 the top of a repulsive barrier at ``r_b`` (the innermost maximum of ``U_ij``, Coulomb
-included). Atoms closer than ``r_b`` trigger a warning. With ``guard=True`` the pair
+included, searched between 0.01 A and the cutoff). Atoms closer than ``r_b`` trigger a
+warning; pairs without such a maximum (no repulsion at all, or one peaking below 0.01 A)
+are not flagged. With ``guard=True`` the pair
 energy below ``r_b`` is replaced by the wall ``U_ij(r_b) + K (r_b - r)^2``
 (``K = guard_stiffness``, eV/A^2), continuous with zero slope at ``r_b``, so minimisers
 and MD are pushed back out instead of falling in.
@@ -181,7 +183,7 @@ class CoulombBuckingham(Model):
         pairs = torch.cartesian_prod(torch.arange(n), torch.arange(n))
         u = self.bare_pair_energy(r.unsqueeze(0), pairs[:, :1], pairs[:, 1:])  # [n*n, R]
         falling = torch.diff(u, dim=1) < 0
-        first = torch.where(falling.any(dim=1), falling.float().argmax(dim=1), torch.full((n * n,), len(r) - 1))
+        first = falling.float().argmax(dim=1)  # 0 where U falls from the start or never falls
         barrier = torch.where(first > 0, r[first], torch.zeros_like(r[first]))
         energy = torch.where(first > 0, u[torch.arange(n * n), first], torch.zeros_like(barrier))
         return barrier.reshape(n, n), energy.reshape(n, n)
