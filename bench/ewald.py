@@ -6,7 +6,9 @@ Columns, each the median wall time of ``--repeats`` calls after one warm-up:
 - mlcalc Ewald / PME: a full ASE call (``get_forces`` after ``reset``), i.e.
   neighbour list + graph + Coulomb sum + autograd forces, through MLCalculator;
 - torch-pme Ewald / PME: torch-pme's calculators called directly with the same splitting,
-  k-vectors, mesh and (precomputed) neighbour list, energy and autograd forces only.
+  k-vectors (the whole k-sphere: its own grid is too short, see bench/ewald_tuning.py;
+  mlcalc sums half the sphere with a doubled kernel), mesh and (precomputed) neighbour
+  list; energy and autograd forces only.
 
 Real-space cutoff ``--cutoff`` (6 A) and ``--accuracy`` (1e-6) fix the splitting; Ewald is
 skipped above ``--ewald-max`` ions (its k-sum needs N x N_k memory, N_k growing like N).
@@ -31,7 +33,7 @@ from tqdm import tqdm
 
 from mlcalc.calculator import MLCalculator
 from mlcalc.graph import Graph
-from mlcalc.long_range import ewald_kvectors
+from mlcalc.long_range import COULOMB_CONSTANT, ewald_kvectors
 from mlcalc.models.coulomb_buckingham import CoulombBuckingham
 
 REPEATS = (2, 3, 4, 6, 8, 10, 13, 16)
@@ -61,7 +63,11 @@ def _mlcalc_call(atoms, method: str, cutoff: float, accuracy: float) -> Callable
 def _torchpme_call(atoms, method: str, cutoff: float, accuracy: float) -> Callable[[], object]:
     model = CoulombBuckingham({"Na": 1.0, "Cl": -1.0}, {}, cutoff=cutoff, accuracy=accuracy, method=method)
     engine = model.coulomb
-    calculator = engine.pme if method == "pme" else engine.ewald
+    if method == "pme":
+        calculator = engine.pme
+    else:  # torch-pme's own kernel over the whole k-sphere (mlcalc sums half of it, doubled)
+        potential = torchpme.CoulombPotential(smearing=engine.parameters_.smearing, prefactor=COULOMB_CONSTANT)
+        calculator = torchpme.EwaldCalculator(potential, lr_wavelength=1.0, full_neighbor_list=True)
     graph = Graph.from_atoms([atoms], np.arange(120), cutoff)
     inside = graph.edge_vectors().norm(dim=1) < cutoff
     pairs, shifts = graph.edge_index[:, inside].T, graph.shifts[inside]

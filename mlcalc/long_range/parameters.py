@@ -76,11 +76,13 @@ class EwaldParameters:
         )
 
 
-def ewald_kvectors(cell: torch.Tensor, k_cutoff: float) -> torch.Tensor:
+def ewald_kvectors(cell: torch.Tensor, k_cutoff: float, half: bool = False) -> torch.Tensor:
     """All reciprocal vectors ``k = n @ B`` with ``0 < |k| <= k_cutoff``, ``[K, 3]``.
 
-    ``B = 2 pi cell^-T`` (reciprocal vectors as rows). The integer set is chosen without
-    gradients; the vectors themselves stay differentiable in ``cell`` (for the stress).
+    ``B = 2 pi cell^-T`` (reciprocal vectors as rows). With ``half``, only one of each pair
+    ``k, -k`` (the first nonzero integer component positive): their terms in the Ewald sum
+    are equal, so the sum over half the sphere, doubled, is the whole. The integer set is
+    chosen without gradients; the vectors stay differentiable in ``cell`` (for the stress).
     """
     reciprocal = 2.0 * torch.pi * torch.linalg.inv(cell).transpose(0, 1)
     with torch.no_grad():
@@ -89,5 +91,9 @@ def ewald_kvectors(cell: torch.Tensor, k_cutoff: float) -> torch.Tensor:
         axes = [torch.arange(-n, n + 1, device=cell.device, dtype=cell.dtype) for n in n_max]
         integers = torch.cartesian_prod(*axes).reshape(-1, 3)
         norms = (integers @ reciprocal.detach()).norm(dim=1)
-        integers = integers[(norms <= k_cutoff) & (norms > 0)]
+        keep = (norms <= k_cutoff) & (norms > 0)
+        if half:
+            n1, n2, n3 = integers.unbind(1)
+            keep &= (n1 > 0) | ((n1 == 0) & ((n2 > 0) | ((n2 == 0) & (n3 > 0))))
+        integers = integers[keep]
     return integers @ reciprocal
