@@ -36,6 +36,8 @@ METHODS = ("auto", "ewald", "pme")
 BOUNDARIES = ("tinfoil", "vacuum")
 #: With ``method="auto"``, cells with more atoms than this use PME (bench/ewald.py).
 PME_THRESHOLD = 500
+#: Tightest accuracy PME reaches (7-node interpolation, see ``parameters``); "auto" uses Ewald below it.
+PME_ACCURACY_FLOOR = 1e-9
 #: Net charge (e) above which a cell counts as charged.
 NEUTRALITY_TOLERANCE = 1e-6
 
@@ -46,7 +48,8 @@ class Electrostatics(torch.nn.Module):
     Args:
         cutoff: real-space cutoff r_c (Angstrom); the graph must hold every pair within it.
         accuracy: target relative accuracy of the Ewald/PME sums (see ``parameters``).
-        method: ``"ewald"``, ``"pme"``, or ``"auto"`` (Ewald up to ``PME_THRESHOLD`` atoms).
+        method: ``"ewald"``, ``"pme"``, or ``"auto"`` (Ewald up to ``PME_THRESHOLD`` atoms
+            or for accuracies below ``PME_ACCURACY_FLOOR``, PME otherwise).
         boundary: ``"tinfoil"`` (conducting, no surface term) or ``"vacuum"``.
     """
 
@@ -57,6 +60,11 @@ class Electrostatics(torch.nn.Module):
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
         self.parameters_ = EwaldParameters.from_accuracy(float(cutoff), float(accuracy))
+        if method == "pme" and accuracy < PME_ACCURACY_FLOOR:
+            warnings.warn(
+                f"PME reaches about {PME_ACCURACY_FLOOR:g} relative accuracy, not {accuracy:g}; use Ewald for that",
+                stacklevel=2,
+            )
         self.accuracy, self.method, self.boundary = float(accuracy), method, boundary
         smearing = self.parameters_.smearing
         half_sphere = _HalfSphereCoulomb(smearing=smearing, prefactor=COULOMB_CONSTANT)
@@ -134,7 +142,9 @@ class Electrostatics(torch.nn.Module):
         return energies
 
     def _use_pme(self, n_atoms: int) -> bool:
-        return self.method == "pme" or (self.method == "auto" and n_atoms > PME_THRESHOLD)
+        if self.method == "auto":
+            return n_atoms > PME_THRESHOLD and self.accuracy >= PME_ACCURACY_FLOOR
+        return self.method == "pme"
 
     def extra_repr(self) -> str:
         p = self.parameters_
