@@ -16,7 +16,8 @@ a charge model (:mod:`mlcalc.long_range.charges`):
   shifted per structure to the total charge (0 by default).
 
 Energies in eV, lengths in Angstrom, charges in e. The forward pass returns the per-atom
-energies and the per-atom ``charges``, which the calculator reports as results.
+energies, the per-atom ``charges`` and any extra outputs of the short-range model, which
+the calculator reports as results.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class EwaldNNP(Model):
         self.charge_model = charge_model
         self.coulomb = Electrostatics(coulomb_cutoff, accuracy=accuracy, method=method, boundary=boundary)
         self.min_distance = short_range.min_distance
+        self.per_structure_outputs = short_range.per_structure_outputs
 
     def config(self) -> dict[str, Any]:
         coulomb = self.coulomb.config()
@@ -88,9 +90,9 @@ class EwaldNNP(Model):
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
         output = self.short_range(graph.within(self.short_range.cutoff))
-        short = output["energies"] if isinstance(output, dict) else output
+        output = output if isinstance(output, dict) else {"energies": output}
         charges = self.charge_model(graph)
-        return {"energies": short + self.coulomb(graph, charges), "charges": charges}
+        return {**output, "energies": output["energies"] + self.coulomb(graph, charges), "charges": charges}
 
 
 def _charge_model(species, charges, initial_charges, formula, cutoff) -> ElementCharges | EnvironmentCharges:
