@@ -7,6 +7,8 @@ the same candidates on a 64-ion NaCl cell (r_c = 6 A, accuracy 1e-6) and prints,
 each, the bound and the actual relative energy error (vs. the Madelung energy) summed
 with torch-pme's own k-grid and with mlcalc.long_range.ewald_kvectors (every k with
 0 < |k| <= k_c = 2 pi / lr_wavelength), plus the largest integer index each grid holds.
+Then, for comparison, the relative error mlcalc's own parameters give on the same cell
+and on a random triclinic cell (vs. Ewald at 1e-14), for Ewald and PME.
 
     PYTHONPATH=$PWD python bench/ewald_tuning.py
 """
@@ -23,7 +25,7 @@ from torchpme.tuning.ewald import EwaldErrorBounds
 from torchpme.tuning.tuner import TunerBase
 
 from mlcalc.graph import Graph
-from mlcalc.long_range import ewald_kvectors
+from mlcalc.long_range import Electrostatics, ewald_kvectors
 
 MADELUNG_NACL = 1.747564594633
 A, CUTOFF, ACCURACY = 5.64, 6.0, 1e-6
@@ -59,5 +61,26 @@ def main() -> None:
         )
 
 
+def mlcalc_accuracy() -> None:
+    from tests.long_range.structures import random_triclinic
+
+    nacl = bulk("NaCl", "rocksalt", a=A, cubic=True).repeat(2)
+    cases = {"NaCl 64": (nacl, np.where(nacl.numbers == 11, 1.0, -1.0)), "random triclinic 8": random_triclinic()}
+    print(f"\nmlcalc's parameters (r_c {CUTOFF} A): relative energy error vs. Ewald at 1e-14")
+    print("| accuracy | " + " | ".join(f"{name} Ewald | {name} PME" for name in cases) + " |")
+    print("|---" * (1 + 2 * len(cases)) + "|")
+    for accuracy in (1e-4, 1e-6, 1e-8, 1e-10):
+        row = []
+        for atoms, charges in cases.values():
+            graph = Graph.from_atoms([atoms], np.zeros(120, dtype=np.int64), CUTOFF)
+            q = torch.as_tensor(charges, dtype=torch.float64)
+            exact = float(Electrostatics(CUTOFF, 1e-14, method="ewald")(graph, q).sum())
+            for method in ("ewald", "pme"):
+                energy = float(Electrostatics(CUTOFF, accuracy, method=method)(graph, q).sum())
+                row.append(f"{abs(energy - exact) / abs(exact):.1e}")
+        print(f"| {accuracy:g} | " + " | ".join(row) + " |")
+
+
 if __name__ == "__main__":
     main()
+    mlcalc_accuracy()
