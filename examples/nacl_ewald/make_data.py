@@ -13,6 +13,8 @@ forces and stress per frame and ``info`` keys ``cell`` (ideal/divacancy) and
 Default: 2 cells x 4 temperatures x 750 frames = 6000 structures (the seed's size)::
 
     PYTHONPATH=$PWD python examples/nacl_ewald/make_data.py --output nacl_tosi_fumi.extxyz
+
+``--summarise FILE`` prints the per-cell, per-temperature table of a file already made.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
+from ase.io import read, write
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from tqdm import tqdm
@@ -66,6 +68,20 @@ def run(atoms: Atoms, temperature: float, args: argparse.Namespace, seed: int) -
     return frames
 
 
+def summarise(path: str) -> None:
+    """Energy per atom (mean, std) and largest force component per cell and temperature."""
+    groups: dict[tuple[str, float], list[Atoms]] = {}
+    for atoms in read(path, ":"):
+        groups.setdefault((atoms.info["cell"], float(atoms.info["temperature"])), []).append(atoms)
+    print("| cell | T (K) | frames | E/atom mean | E/atom std | max abs F |")
+    print("|---|---|---|---|---|---|")
+    for (cell, temperature), frames in sorted(groups.items()):
+        energies = np.array([atoms.get_potential_energy() / len(atoms) for atoms in frames])
+        force = max(np.abs(atoms.get_forces()).max() for atoms in frames)
+        statistics = f"{energies.mean():.4f} | {energies.std():.4f} | {force:.2f}"
+        print(f"| {cell} | {temperature:g} | {len(frames)} | {statistics} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="nacl_tosi_fumi.extxyz")
@@ -75,7 +91,11 @@ def main() -> None:
     parser.add_argument("--equilibration", type=int, default=500, help="MD steps before the first frame")
     parser.add_argument("--accuracy", type=float, default=1e-6, help="of the Ewald sum")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--summarise", metavar="FILE", help="only print the table of a file already made")
     args = parser.parse_args()
+    if args.summarise:
+        summarise(args.summarise)
+        return
     torch.set_num_threads(1)
     frames = []
     jobs = [
