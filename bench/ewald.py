@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--cutoff", type=float, default=6.0)
     parser.add_argument("--accuracy", type=float, default=1e-6)
     parser.add_argument("--ewald-max", type=int, default=1000)
-    parser.add_argument("--max-repeat", type=int, default=REPEATS[-1])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(REPEATS), help="cells per edge, n")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -111,7 +111,7 @@ def main() -> None:
         "torch-pme PME": ("pme", _torchpme_call),
     }
     sizes, table = [], {name: [] for name in columns}
-    for n in tqdm([n for n in REPEATS if n <= args.max_repeat], desc="NaCl sizes"):
+    for n in tqdm(args.sizes, desc="NaCl sizes"):
         atoms = bulk("NaCl", "rocksalt", a=5.64, cubic=True).repeat(n)
         sizes.append(len(atoms))
         for name, (method, make) in columns.items():

@@ -34,8 +34,9 @@ from mlcalc.long_range.parameters import EwaldParameters, ewald_kvectors
 COULOMB_CONSTANT = Hartree * Bohr
 METHODS = ("auto", "ewald", "pme")
 BOUNDARIES = ("tinfoil", "vacuum")
-#: With ``method="auto"``, cells with more atoms than this use PME (bench/ewald.py).
-PME_THRESHOLD = 500
+#: With ``method="auto"``, cells with more atoms than this use PME: on NaCl at r_c = 6 A and
+#: 1e-6, Ewald was faster at 64 ions and PME at 216 (bench/results/ewald.md).
+PME_THRESHOLD = 200
 #: Tightest accuracy PME reaches (7-node interpolation, see ``parameters``); "auto" uses Ewald below it.
 PME_ACCURACY_FLOOR = 1e-9
 #: Net charge (e) above which a cell counts as charged.
