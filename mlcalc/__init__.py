@@ -8,8 +8,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from mlcalc.calculator import MLCalculator  # noqa: E402
-from mlcalc.calculators.allegro import AllegroCalculator  # noqa: E402
-from mlcalc.calculators.behler_parrinello import BehlerParrinelloCalculator  # noqa: E402
+from mlcalc.calculators import (  # noqa: E402
+    AllegroCalculator,
+    BehlerParrinelloCalculator,
+    CoulombBuckinghamCalculator,
+    EwaldNNPCalculator,
+)
 from mlcalc.io import ModelFileError, load_calculator, load_model, save  # noqa: E402
 
 __all__ = [
@@ -17,6 +21,8 @@ __all__ = [
     "MLCalculator",
     "AllegroCalculator",
     "BehlerParrinelloCalculator",
+    "CoulombBuckinghamCalculator",
+    "EwaldNNPCalculator",
     "ModelFileError",
     "load_calculator",
     "load_model",

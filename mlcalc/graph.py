@@ -62,6 +62,15 @@ class Graph:
         total = per_atom.new_zeros((self.n_structures, *per_atom.shape[1:]))
         return total.index_add(0, self.batch, per_atom)
 
+    def within(self, cutoff: float) -> Graph:
+        """The same graph keeping only edges shorter than ``cutoff`` (for a model part with a
+        shorter range than the neighbour list); differentiable like the original."""
+        with torch.no_grad():
+            keep = self.edge_vectors().norm(dim=1) < cutoff
+        if bool(keep.all()):
+            return self
+        return dataclasses.replace(self, edge_index=self.edge_index[:, keep], shifts=self.shifts[keep])
+
     def volumes(self) -> torch.Tensor:
         return torch.linalg.det(self.cell).abs()
 

@@ -25,7 +25,12 @@ def load_calculator(path: str | os.PathLike, **options: Any):
     Other ``options`` go to the calculator (``device``, ``dtype``, ``neighbor_list``).
     """
     from mlcalc.calculator import MLCalculator
-    from mlcalc.calculators import AllegroCalculator, BehlerParrinelloCalculator
+    from mlcalc.calculators import (
+        AllegroCalculator,
+        BehlerParrinelloCalculator,
+        CoulombBuckinghamCalculator,
+        EwaldNNPCalculator,
+    )
     from mlcalc.io.nequip import is_nequip_file
 
     path = Path(path)
@@ -40,7 +45,12 @@ def load_calculator(path: str | os.PathLike, **options: Any):
         raise ValueError(f"{', '.join(unit_options)} apply to n2p2 directories; model files are in A and eV")
     if is_nequip_file(path):
         return AllegroCalculator(path, **options)
-    family = {"behler_parrinello": BehlerParrinelloCalculator, "allegro": AllegroCalculator}
+    family = {
+        "behler_parrinello": BehlerParrinelloCalculator,
+        "allegro": AllegroCalculator,
+        "coulomb_buckingham": CoulombBuckinghamCalculator,
+        "ewald_nnp": EwaldNNPCalculator,
+    }
     return family.get(read_payload(path)["kind"], MLCalculator)(load_model(path), **options)
 
 

@@ -3,6 +3,8 @@
 from mlcalc.models.allegro import Allegro
 from mlcalc.models.base import MODEL_KINDS, Model, build_model
 from mlcalc.models.behler_parrinello import BehlerParrinello
+from mlcalc.models.coulomb_buckingham import CoulombBuckingham
+from mlcalc.models.ewald_nnp import EwaldNNP
 from mlcalc.models.pair import Buckingham, LennardJones, Morse, PairPotential
 
 __all__ = [
@@ -15,4 +17,6 @@ __all__ = [
     "Buckingham",
     "BehlerParrinello",
     "Allegro",
+    "CoulombBuckingham",
+    "EwaldNNP",
 ]
