@@ -1,4 +1,4 @@
-"""``CoulombBuckinghamCalculator``: the ASE calculator for :class:`~mlcalc.models.coulomb_buckingham.CoulombBuckingham`."""
+"""``CoulombBuckinghamCalculator``: the ASE calculator for the Coulomb-Buckingham model."""
 
 from __future__ import annotations
 
