@@ -2,5 +2,6 @@
 
 from mlcalc.models.base import MODEL_KINDS, Model, build_model
 from mlcalc.models.pair import Buckingham, LennardJones, Morse, PairPotential
+from mlcalc.models.scale_shift import ScaleShift
 
-__all__ = ["MODEL_KINDS", "Model", "build_model", "PairPotential", "LennardJones", "Morse", "Buckingham"]
+__all__ = ["MODEL_KINDS", "Model", "build_model", "PairPotential", "LennardJones", "Morse", "Buckingham", "ScaleShift"]

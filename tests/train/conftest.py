@@ -1,0 +1,29 @@
+"""Fixtures for the training tests: a trainable radial pair model and Morse-labelled data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import ase.io
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from radial_model import morse_structures  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def morse_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "morse.extxyz"
+    ase.io.write(path, morse_structures(40, seed=1))
+    return path
+
+
+def base_config(data: Path, directory: Path, **training) -> dict:
+    return {
+        "data": {"train": str(data), "split": {"validation": 0.2, "test": 0.1, "seed": 0}},
+        "model": {"kind": "test_radial_pair", "cutoff": 4.0, "n_basis": 8},
+        "training": {"epochs": 6, "batch_size": 4, "optimizer": {"lr": 0.02}, **training},
+        "output": {"directory": str(directory), "progress": False, "plots": False},
+    }
