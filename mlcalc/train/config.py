@@ -55,8 +55,8 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-#: Sections whose keys are free (model keyword arguments, element maps).
-FREE = {("model",), ("transfer", "species_map"), ("reference_energies",)}
+#: Sections taken whole from the user (model keyword arguments, element maps, loss weights).
+FREE = {("model",), ("transfer", "species_map"), ("reference_energies",), ("training", "loss")}
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:

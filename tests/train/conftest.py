@@ -7,10 +7,20 @@ from pathlib import Path
 
 import ase.io
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from radial_model import morse_structures  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Training tests are many small ops: one thread is fastest on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

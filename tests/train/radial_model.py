@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlcalc.calculator import MLCalculator
 from mlcalc.graph import Graph
@@ -49,7 +50,7 @@ class RadialPair(Model):
 
 
 #: Per-element constants added to the Morse labels, which the reference-energy fit must find.
-OFFSETS = {"Cu": -3.0, "Ag": -2.5}
+OFFSETS = {"Cu": -3.0, "Ag": -2.5, "Au": -3.5}
 
 
 def morse_structures(count: int, seed: int = 0, elements: Sequence[str] = ("Cu", "Ag")) -> list[Atoms]:
@@ -64,8 +65,6 @@ def morse_structures(count: int, seed: int = 0, elements: Sequence[str] = ("Cu",
         atoms.positions += 0.08 * rng.standard_normal(atoms.positions.shape)
         results = calculator.calculate_batch([atoms])[0]
         offset = sum(OFFSETS[e] for e in atoms.get_chemical_symbols())
-        from ase.calculators.singlepoint import SinglePointCalculator
-
         atoms.calc = SinglePointCalculator(
             atoms, energy=results["energy"] + offset, forces=results["forces"], stress=results["stress"]
         )

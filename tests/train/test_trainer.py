@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import base_config
+
+import mlcalc
+from mlcalc.train import train
+from mlcalc.train.data import read_structures, split_indices
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+
+
+def rows(directory: Path) -> list[dict]:
+    with open(directory / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def trained(morse_file, tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("run")
+    config = base_config(morse_file, directory, epochs=12, optimizer={"lr": 0.1})
+    config["output"]["plots"] = True
+    train(config)
+    return directory
+
+
+def test_loss_drops_and_every_output_is_written(trained):
+    history = rows(trained)
+    assert len(history) == 12
+    assert float(history[-1]["validation_loss"]) < 0.2 * float(history[0]["validation_loss"])
+    for name in ("metrics.csv", "checkpoint.pt", "model.pt", "metrics.json", "statistics.json", "config.yaml"):
+        assert (trained / name).is_file(), name
+    for name in ("learning_curve.png", "parity_test.png"):
+        assert (trained / name).stat().st_size > 10_000, name
+
+
+def test_saved_model_reproduces_the_reported_test_metrics(trained, morse_file):
+    """The deployable file (with E0 added back) gives, through the ASE calculator, the test MAE of metrics.json."""
+    structures = read_structures(morse_file)
+    test = [structures[i] for i in split_indices(structures, [0.7, 0.2, 0.1], seed=0)[2]]
+    calculator = mlcalc.MLCalculator(trained / "model.pt")
+    results = calculator.calculate_batch(test)
+    energy = np.mean([abs(r["energy"] - a.get_potential_energy()) / len(a) for r, a in zip(results, test, strict=True)])
+    forces = np.mean(np.abs(np.concatenate([r["forces"] - a.get_forces() for r, a in zip(results, test, strict=True)])))
+    reported = json.loads((trained / "metrics.json").read_text())["test"]
+    assert energy == pytest.approx(reported["energy_mae"], rel=1e-9)
+    assert forces == pytest.approx(reported["forces_mae"], rel=1e-9)
+    statistics = json.loads((trained / "statistics.json").read_text())
+    assert calculator.model.reference_energies == pytest.approx(statistics["reference_energies"])
+
+
+SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+sys.path.insert(0, {here!r})
+import radial_model  # registers the test model kind
+from mlcalc.train.cli import main
+main([{config!r}] + sys.argv[1:])
+"""
+
+
+def write_run(tmp_path: Path, morse_file: Path, name: str, epochs: int) -> tuple[Path, Path]:
+    import yaml
+
+    directory = tmp_path / name
+    config_path = tmp_path / f"{name}.yaml"
+    config = base_config(morse_file, directory, epochs=epochs, optimizer={"lr": 0.05})
+    config_path.write_text(yaml.safe_dump(config))
+    script = tmp_path / f"{name}.py"
+    script.write_text(SCRIPT.format(here=str(HERE), config=str(config_path)))
+    return directory, script
+
+
+def test_a_killed_run_resumes_to_the_same_end_bit_for_bit(tmp_path, morse_file):
+    epochs = 10
+    whole = tmp_path / "whole"
+    train(base_config(morse_file, whole, epochs=epochs, optimizer={"lr": 0.05}))
+    killed, killed_script = write_run(tmp_path, morse_file, "killed", epochs)
+    process = subprocess.Popen([sys.executable, str(killed_script)], env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if (killed / "metrics.csv").is_file() and len(rows(killed)) >= 3:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    done = len(rows(killed))
+    assert 3 <= done < epochs and not (killed / "model.pt").exists()
+    subprocess.run(
+        [sys.executable, str(killed_script), "--resume"], check=True, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    drop = lambda table: [{k: v for k, v in row.items() if k != "seconds"} for row in table]  # noqa: E731
+    assert drop(rows(killed)) == drop(rows(whole))
+    resumed = torch.load(killed / "model.pt", weights_only=True)["state_dict"]
+    uninterrupted = torch.load(whole / "model.pt", weights_only=True)["state_dict"]
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+    assert json.loads((killed / "metrics.json").read_text()) == json.loads((whole / "metrics.json").read_text())
+
+
+def test_float32_adamw_and_exponential_decay(tmp_path, morse_file):
+    config = base_config(morse_file, tmp_path, epochs=3, dtype="float32", loss={"lambda": 0.9})
+    config["training"]["optimizer"] = {"name": "adamw", "lr": 0.01, "weight_decay": 0.1}
+    config["training"]["scheduler"] = {"name": "exponential", "decay_epochs": 2}
+    train(config)
+    assert [float(r["lr"]) for r in rows(tmp_path)] == pytest.approx([0.01 * 0.1 ** (k / 2) for k in range(3)])
+    assert mlcalc.load_model(tmp_path / "model.pt").model.coefficients.dtype == torch.float32
+
+
+def test_early_stopping_and_min_lr(tmp_path, morse_file):
+    config = base_config(morse_file, tmp_path / "a", epochs=50, optimizer={"lr": 0.0}, early_stopping={"patience": 2, "min_lr": None})
+    assert train(config)["epochs"] == 3
+    config = base_config(morse_file, tmp_path / "b", epochs=50, optimizer={"lr": 1e-3})
+    config["training"]["scheduler"] = {"name": "exponential", "gamma": 0.1}
+    config["training"]["early_stopping"] = {"patience": None, "min_lr": 2e-6}
+    assert train(config)["epochs"] == 3
+
+
+def test_bad_options_are_refused(tmp_path, morse_file):
+    with pytest.raises(ValueError, match="unknown training option 'training.epochz'"):
+        train({**base_config(morse_file, tmp_path), "training": {"epochz": 3}})
+    with pytest.raises(ValueError, match="unknown model kind"):
+        train({**base_config(morse_file, tmp_path), "model": {"kind": "nope"}})
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        train(base_config(morse_file, tmp_path / "none"), resume=True)
