@@ -120,7 +120,8 @@ def test_float32_adamw_and_exponential_decay(tmp_path, morse_file):
 
 
 def test_early_stopping_and_min_lr(tmp_path, morse_file):
-    config = base_config(morse_file, tmp_path / "a", epochs=50, optimizer={"lr": 0.0}, early_stopping={"patience": 2, "min_lr": None})
+    stopping = {"patience": 2, "min_lr": None}
+    config = base_config(morse_file, tmp_path / "a", epochs=50, optimizer={"lr": 0.0}, early_stopping=stopping)
     assert train(config)["epochs"] == 3
     config = base_config(morse_file, tmp_path / "b", epochs=50, optimizer={"lr": 1e-3})
     config["training"]["scheduler"] = {"name": "exponential", "gamma": 0.1}
