@@ -7,6 +7,9 @@ in ``docs/training.md``):
    scale, and wraps the network as ``E_i = s E_i^net + E0_Zi``
    (:class:`~mlcalc.models.scale_shift.ScaleShift`);
 2. builds every structure's neighbour list once (:func:`mlcalc.train.data.make_samples`);
+   a freshly built network that has a ``fit_statistics(graphs)`` method is given the
+   training graphs (one per structure) to set data-dependent buffers (descriptor
+   scaling, average neighbour counts) before the first step;
 3. per epoch: shuffles (a generator seeded by ``seed`` and the epoch), takes batches of
    ``batch_size`` structures as one graph, gets energies, forces and stress from
    :func:`mlcalc.evaluate.evaluate` (``create_graph=True``), steps the optimiser on the
@@ -97,6 +100,8 @@ class Trainer:
             for split in SPLITS
         }
         self._check_stress_labels()
+        if not self.config["transfer"]["from"] and callable(getattr(self.model.model, "fit_statistics", None)):
+            self.model.model.fit_statistics([sample.graph for sample in self.samples["train"]])
         self.model.min_distance = self.model.min_distance or _shortest_distance(self.samples["train"])
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not self.trainable:

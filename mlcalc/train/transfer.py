@@ -16,8 +16,8 @@ which is then used; otherwise the generic rule applies, which needs
   species must work), and
 - every species-dependent weight to be either a tensor with a dimension of length
   ``len(species)`` indexed by species (tables, embeddings, ``[S, S, ...]`` pair tables),
-  or a submodule keyed by the element symbol (``ModuleDict`` entries such as
-  ``networks.Si.0.weight``).
+  or a submodule or tensor named by the element symbol (``ModuleDict`` entries such as
+  ``networks.Si.0.weight``, or a name ending in ``_Si`` such as ``statistics_Si``).
 
 Species dimensions are found by building the model once more with one extra element and
 seeing which dimensions grow from ``S`` to ``S + 1``; a weight that changes shape any
@@ -114,10 +114,12 @@ def _source_key(key: str, species: list[str], symbol_source: dict[str, str]) -> 
     """The old state-dict key a new key copies from (element segments renamed); None if fresh."""
     parts = key.split(".")
     for position, part in enumerate(parts):
-        if part in species:
-            if part not in symbol_source:
+        prefix, _, suffix = part.rpartition("_")
+        element = part if part in species else suffix if prefix and suffix in species else None
+        if element is not None:
+            if element not in symbol_source:
                 return None
-            parts[position] = symbol_source[part]
+            parts[position] = f"{prefix}_{symbol_source[element]}" if element != part else symbol_source[element]
     return ".".join(parts)
 
 

@@ -1,7 +1,8 @@
 """A small, genuinely trainable model for the training tests (not part of the library).
 
-``E_i = e_{Z_i} + 1/2 sum_j phi_{Z_i Z_j}(r_ij)`` with ``phi_ab(r) = sum_n c_{ab,n} B_n(r)``, the
-``B_n`` sine radial basis of SEEDS eq. (Allegro) times the polynomial envelope; the
+``E_i = e_{Z_i} + 1/(2 n) sum_j phi_{Z_i Z_j}(r_ij)`` (``n``: mean neighbour count) with
+``phi_ab(r) = sum_n c_{ab,n} B_n(r)``, the sine radial basis of SEEDS section 1 times the
+polynomial envelope; the
 coefficients ``c`` (a ``[S, S, n]`` table, symmetrised) and the ``e_Z`` are learned.
 """
 
@@ -32,6 +33,12 @@ class RadialPair(Model):
         n = len(self.species)
         self.coefficients = torch.nn.Parameter(0.1 * torch.randn(n, n, self.n_basis, dtype=torch.float64))
         self.atom_energy = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        self.register_buffer("neighbors", torch.tensor(1.0, dtype=torch.float64))
+
+    def fit_statistics(self, graphs: Sequence[Graph]) -> None:
+        """The trainer's data hook: the mean neighbour count normalises the pair sum."""
+        edges = sum(graph.edge_index.shape[1] for graph in graphs)
+        self.neighbors.fill_(edges / sum(len(graph.positions) for graph in graphs))
 
     def config(self) -> dict[str, Any]:
         return dict(species=self.species, cutoff=self.cutoff, n_basis=self.n_basis)
@@ -46,7 +53,8 @@ class RadialPair(Model):
         basis = torch.sin(n * math.pi * x[:, None]) / r[:, None] * envelope[:, None]
         table = 0.5 * (self.coefficients + self.coefficients.transpose(0, 1))
         phi = (table[graph.species[i], graph.species[j]] * basis).sum(dim=1)
-        return self.atom_energy[graph.species] + 0.5 * phi.new_zeros(len(graph.positions)).index_add(0, i, phi)
+        pair_sum = phi.new_zeros(len(graph.positions)).index_add(0, i, phi) / self.neighbors
+        return self.atom_energy[graph.species] + 0.5 * pair_sum
 
 
 #: Per-element constants added to the Morse labels, which the reference-energy fit must find.

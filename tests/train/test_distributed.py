@@ -41,4 +41,3 @@ def test_two_worker_run_equals_a_single_process_run(tmp_path, morse_file):
     for key in single:
         assert torch.allclose(parallel[key], single[key], rtol=1e-9, atol=1e-12), key
     assert not (tmp_path / "parallel" / "checkpoint.pt.partial").exists()
-

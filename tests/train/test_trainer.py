@@ -60,6 +60,13 @@ def test_saved_model_reproduces_the_reported_test_metrics(trained, morse_file):
     statistics = json.loads((trained / "statistics.json").read_text())
     assert calculator.model.reference_energies == pytest.approx(statistics["reference_energies"])
 
+    # the data hook fit_statistics saw the training structures' neighbour lists
+    from ase.neighborlist import neighbor_list
+
+    train_set = [structures[i] for i in split_indices(structures, [0.7, 0.2, 0.1], seed=0)[0]]
+    edges = sum(len(neighbor_list("i", atoms, 4.0)) for atoms in train_set)
+    assert float(calculator.model.model.neighbors) == pytest.approx(edges / sum(map(len, train_set)))
+
 
 SCRIPT = """
 import sys, torch

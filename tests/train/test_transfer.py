@@ -22,6 +22,8 @@ class ElementNets(Model):
     def __init__(self, species, cutoff: float = 3.0) -> None:
         super().__init__(species, cutoff)
         self.networks = torch.nn.ModuleDict({e: torch.nn.Linear(1, 1, dtype=torch.float64) for e in self.species})
+        for e in self.species:
+            self.register_buffer(f"offset_{e}", torch.randn(2, dtype=torch.float64))
 
     def config(self) -> dict[str, Any]:
         return dict(species=self.species, cutoff=self.cutoff)
@@ -66,6 +68,7 @@ def test_modules_keyed_by_element_are_copied_from_the_source():
     new = remap_species(old, ["Si", "H", "O"], {"Si": "C"})
     assert torch.equal(new.networks["Si"].weight, old.networks["C"].weight)
     assert torch.equal(new.networks["H"].bias, old.networks["H"].bias)
+    assert torch.equal(new.offset_Si, old.offset_C) and torch.equal(new.offset_H, old.offset_H)
     assert set(new.networks) == {"Si", "H", "O"}
 
 
