@@ -10,6 +10,7 @@ import os
 __version__ = "0.1.0"
 
 from mlcalc.calculator import MLCalculator  # noqa: E402
+from mlcalc.calculators.behler_parrinello import BehlerParrinelloCalculator  # noqa: E402
 from mlcalc.io.model_file import ModelFileError, load_model, save  # noqa: E402
 
 
@@ -21,4 +22,12 @@ def load_calculator(path: str | os.PathLike, **calculator_options) -> MLCalculat
     return MLCalculator(load_model(path), **calculator_options)
 
 
-__all__ = ["__version__", "MLCalculator", "ModelFileError", "load_calculator", "load_model", "save"]
+__all__ = [
+    "__version__",
+    "MLCalculator",
+    "BehlerParrinelloCalculator",
+    "ModelFileError",
+    "load_calculator",
+    "load_model",
+    "save",
+]

@@ -1,7 +1,18 @@
 """mlcalc's model families; importing this module registers every built-in kind."""
 
 from mlcalc.models.base import MODEL_KINDS, Model, build_model
+from mlcalc.models.behler_parrinello import BehlerParrinello
 from mlcalc.models.pair import Buckingham, LennardJones, Morse, PairPotential
 from mlcalc.models.scale_shift import ScaleShift
 
-__all__ = ["MODEL_KINDS", "Model", "build_model", "PairPotential", "LennardJones", "Morse", "Buckingham", "ScaleShift"]
+__all__ = [
+    "MODEL_KINDS",
+    "Model",
+    "build_model",
+    "PairPotential",
+    "LennardJones",
+    "Morse",
+    "Buckingham",
+    "BehlerParrinello",
+    "ScaleShift",
+]
