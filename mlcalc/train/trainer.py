@@ -58,9 +58,16 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 SPLITS = ("train", "validation", "test")
 
 
-def train(config: Mapping[str, Any] | str | os.PathLike, *, resume: bool = False) -> dict[str, Any]:
-    """Train a model as ``config`` says; return the final metrics (also in ``metrics.json``)."""
-    trainer = Trainer(config, resume=resume)
+def train(
+    config: Mapping[str, Any] | str | os.PathLike, *, resume: bool = False, model: Model | None = None
+) -> dict[str, Any]:
+    """Train a model as ``config`` says; return the final metrics (also in ``metrics.json``).
+
+    ``model``, a freshly built network, replaces the configuration's ``model`` section
+    (which is then filled in from ``model.config()`` for the record); use it for models
+    set up in Python, e.g. with descriptors chosen by hand.
+    """
+    trainer = Trainer(config, resume=resume, model=model)
     try:
         return trainer.run()
     finally:
@@ -68,8 +75,14 @@ def train(config: Mapping[str, Any] | str | os.PathLike, *, resume: bool = False
 
 
 class Trainer:
-    def __init__(self, config: Mapping[str, Any] | str | os.PathLike, *, resume: bool = False) -> None:
+    def __init__(
+        self, config: Mapping[str, Any] | str | os.PathLike, *, resume: bool = False, model: Model | None = None
+    ) -> None:
         user = load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config)
+        if model is not None:
+            if user.get("model"):
+                raise ValueError("give the model either in the configuration or as model=, not both")
+            user["model"] = {"kind": model.kind, **model.config()}
         kind = (user.get("model") or {}).get("kind")
         self.config = resolve(user, family_defaults(kind))
         options = self.config["training"]
@@ -86,7 +99,7 @@ class Trainer:
         torch.manual_seed(self.seed)
 
         structures = self._read_data()
-        self.model, self.statistics = self._build_model(structures)
+        self.model, self.statistics = self._build_model(structures, model)
         self.samples = {
             split: make_samples(
                 structures[split],
@@ -138,7 +151,7 @@ class Trainer:
             raise ValueError("the training split is empty")
         return result
 
-    def _build_model(self, structures: dict[str, list]) -> tuple[ScaleShift, dict[str, Any]]:
+    def _build_model(self, structures: dict[str, list], given: Model | None) -> tuple[ScaleShift, dict[str, Any]]:
         elements = sorted({e for part in structures.values() for atoms in part for e in atoms.get_chemical_symbols()})
         transfer = self.config["transfer"]
         if transfer["from"]:
@@ -154,7 +167,8 @@ class Trainer:
             kwargs = {k: v for k, v in self.config["model"].items() if k != "kind"}
             if "species" in inspect.signature(MODEL_KINDS[self.config["model"]["kind"]]).parameters:
                 kwargs.setdefault("species", elements)
-            network, scale, frozen = build_model(self.config["model"]["kind"], kwargs), None, []
+            network = given if given is not None else build_model(self.config["model"]["kind"], kwargs)
+            scale, frozen = None, []
             species = network.species or elements
         reference = self._reference_energies(structures["train"], species)
         statistics = dataset_statistics(structures["train"], species, reference)

@@ -143,3 +143,16 @@ def test_bad_options_are_refused(tmp_path, morse_file):
         train({**base_config(morse_file, tmp_path), "model": {"kind": "nope"}})
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         train(base_config(morse_file, tmp_path / "none"), resume=True)
+
+
+def test_a_model_built_in_python_can_be_trained(tmp_path, morse_file):
+    from radial_model import RadialPair
+
+    config = base_config(morse_file, tmp_path, epochs=2)
+    del config["model"]
+    network = RadialPair(["Ag", "Cu"], cutoff=4.0, n_basis=5)
+    train(config, model=network)
+    saved = mlcalc.load_model(tmp_path / "model.pt")
+    assert saved.model.config() == network.config()
+    with pytest.raises(ValueError, match="not both"):
+        train(base_config(morse_file, tmp_path), model=network)
