@@ -192,8 +192,11 @@ class Trainer:
         if self.weights.stress == 0:
             return
         for sample in self.samples["train"]:
-            if sample.stress is not None and not bool((sample.graph.volumes() > 0).all()):
-                raise ValueError("a structure with a stress label has no 3D cell; stress needs periodic cells")
+            if not bool((sample.graph.volumes() > 0).all()):
+                raise ValueError(
+                    "loss.stress > 0 needs a 3D cell in every training structure (stress is per volume); "
+                    "found one without (a molecule or slab without cell): remove it or set loss.stress to 0"
+                )
         if not any(sample.stress is not None for sample in self.samples["train"]):
             raise ValueError("loss.stress > 0 but no training structure has a stress label")
 

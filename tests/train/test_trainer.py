@@ -156,3 +156,19 @@ def test_a_model_built_in_python_can_be_trained(tmp_path, morse_file):
     assert saved.model.config() == network.config()
     with pytest.raises(ValueError, match="not both"):
         train(base_config(morse_file, tmp_path), model=network)
+
+
+def test_stress_loss_refuses_structures_without_a_cell(tmp_path):
+    import ase.io
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    molecule = Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 2.4]])
+    molecule.calc = SinglePointCalculator(molecule, energy=-1.0, forces=np.zeros((2, 3)))
+    from radial_model import morse_structures
+
+    ase.io.write(tmp_path / "mixed.extxyz", [*morse_structures(4, seed=0, elements=("Cu",)), molecule])
+    config = base_config(tmp_path / "mixed.extxyz", tmp_path / "run", epochs=1, loss={"stress": 1.0})
+    config["data"]["split"] = {"validation": 0.0}
+    with pytest.raises(ValueError, match="3D cell in every training structure"):
+        train(config)
