@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import ase.io
 import pytest
 import torch
+import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
 
 from radial_model import morse_structures  # noqa: E402
 
@@ -37,3 +41,26 @@ def base_config(data: Path, directory: Path, **training) -> dict:
         "training": {"epochs": 6, "batch_size": 4, "optimizer": {"lr": 0.02}, **training},
         "output": {"directory": str(directory), "progress": False, "plots": False},
     }
+
+
+SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+sys.path.insert(0, {here!r})
+import radial_model  # registers the test model kind
+from mlcalc.train.cli import main
+main([{config!r}] + sys.argv[1:])
+"""
+
+
+def write_training_script(directory: Path, config: dict, name: str) -> Path:
+    """A script running ``mlcalc train <name>.yaml [args]`` with the test model registered, for subprocesses."""
+    config_path = directory / f"{name}.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    script = directory / f"{name}.py"
+    script.write_text(SCRIPT.format(here=str(HERE), config=str(config_path)))
+    return script
+
+
+def subprocess_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,14 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import base_config
+from conftest import base_config, subprocess_env, write_training_script
 
 import mlcalc
 from mlcalc.train import train
 from mlcalc.train.data import read_structures, split_indices
-
-HERE = Path(__file__).parent
-REPO = HERE.parents[1]
 
 
 def rows(directory: Path) -> list[dict]:
@@ -68,34 +64,13 @@ def test_saved_model_reproduces_the_reported_test_metrics(trained, morse_file):
     assert float(calculator.model.model.neighbors) == pytest.approx(edges / sum(map(len, train_set)))
 
 
-SCRIPT = """
-import sys, torch
-torch.set_num_threads(1)
-sys.path.insert(0, {here!r})
-import radial_model  # registers the test model kind
-from mlcalc.train.cli import main
-main([{config!r}] + sys.argv[1:])
-"""
-
-
-def write_run(tmp_path: Path, morse_file: Path, name: str, epochs: int) -> tuple[Path, Path]:
-    import yaml
-
-    directory = tmp_path / name
-    config_path = tmp_path / f"{name}.yaml"
-    config = base_config(morse_file, directory, epochs=epochs, optimizer={"lr": 0.05})
-    config_path.write_text(yaml.safe_dump(config))
-    script = tmp_path / f"{name}.py"
-    script.write_text(SCRIPT.format(here=str(HERE), config=str(config_path)))
-    return directory, script
-
-
 def test_a_killed_run_resumes_to_the_same_end_bit_for_bit(tmp_path, morse_file):
     epochs = 10
-    whole = tmp_path / "whole"
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
     train(base_config(morse_file, whole, epochs=epochs, optimizer={"lr": 0.05}))
-    killed, killed_script = write_run(tmp_path, morse_file, "killed", epochs)
-    process = subprocess.Popen([sys.executable, str(killed_script)], env={**os.environ, "PYTHONPATH": str(REPO)})
+    config = base_config(morse_file, killed, epochs=epochs, optimizer={"lr": 0.05})
+    killed_script = write_training_script(tmp_path, config, "killed")
+    process = subprocess.Popen([sys.executable, str(killed_script)], env=subprocess_env())
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
         if (killed / "metrics.csv").is_file() and len(rows(killed)) >= 3:
@@ -105,9 +80,7 @@ def test_a_killed_run_resumes_to_the_same_end_bit_for_bit(tmp_path, morse_file):
     assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     done = len(rows(killed))
     assert 3 <= done < epochs and not (killed / "model.pt").exists()
-    subprocess.run(
-        [sys.executable, str(killed_script), "--resume"], check=True, env={**os.environ, "PYTHONPATH": str(REPO)}
-    )
+    subprocess.run([sys.executable, str(killed_script), "--resume"], check=True, env=subprocess_env())
     drop = lambda table: [{k: v for k, v in row.items() if k != "seconds"} for row in table]  # noqa: E731
     assert drop(rows(killed)) == drop(rows(whole))
     resumed = torch.load(killed / "model.pt", weights_only=True)["state_dict"]
