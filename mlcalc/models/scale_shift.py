@@ -66,6 +66,19 @@ class ScaleShift(Model):
         shift = torch.tensor([self.reference_energies.get(element, 0.0) for element in species], dtype=torch.float64)
         self.register_buffer("shift", shift, persistent=False)
 
+    def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
+        """Make the energies ``scale * E_i + E0_{Z_i}`` (the trainer's protocol, see
+        :mod:`mlcalc.train.trainer`; a model family may implement it the same way)."""
+        unknown = set(reference_energies) - set(self.species)
+        if unknown:
+            raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {self.species}")
+        self.scale *= float(scale)
+        self.reference_energies = {
+            e: scale * self.reference_energies.get(e, 0.0) + float(reference_energies.get(e, 0.0)) for e in self.species
+        }
+        values = [self.reference_energies[e] for e in self.species]
+        self.shift.copy_(torch.tensor(values, dtype=self.shift.dtype))
+
     def config(self) -> dict[str, Any]:
         return dict(
             model={"kind": self.model.kind, "config": self.model.config()},

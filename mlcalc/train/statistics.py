@@ -29,10 +29,15 @@ def composition_matrix(structures: Sequence[Atoms], species: Sequence[str]) -> n
     return counts
 
 
-def fit_reference_energies(structures: Sequence[Atoms], species: Sequence[str]) -> dict[str, float]:
-    """Per-element ``E0`` (eV) by linear least squares on total energies."""
+def fit_reference_energies(
+    structures: Sequence[Atoms], species: Sequence[str], energies: Sequence[float] | None = None
+) -> dict[str, float]:
+    """Per-element ``E0`` (eV) by linear least squares on the structures' total energies
+    (their labels, or the given ``energies``, e.g. the residual of a pre-trained model)."""
     counts = composition_matrix(structures, species)
-    energies = np.array([atoms.calc.results["energy"] for atoms in structures], dtype=float)
+    if energies is None:
+        energies = [atoms.calc.results["energy"] for atoms in structures]
+    energies = np.asarray(energies, dtype=float)
     solution, *_ = np.linalg.lstsq(counts, energies, rcond=None)
     return {element: float(value) for element, value in zip(species, solution, strict=True)}
 

@@ -4,8 +4,12 @@ One run, given a configuration (:mod:`mlcalc.train.config`, documented option by
 in ``docs/training.md``):
 
 1. reads and splits the data, fits per-element reference energies ``E0`` and an energy
-   scale, and wraps the network as ``E_i = s E_i^net + E0_Zi``
-   (:class:`~mlcalc.models.scale_shift.ScaleShift`);
+   scale ``s``, and makes the network's energies ``E_i = s E_i^net + E0_Zi``: a model
+   with a method ``absorb_energy_offsets(scale, reference_energies)`` does that itself
+   (so a trained BP stays a BP model), any other is wrapped in
+   :class:`~mlcalc.models.scale_shift.ScaleShift`. When fine-tuning, the pre-trained
+   model keeps its scale and offsets, and the per-element least-squares fit of its
+   residual on the new data is added to them (``transfer.refit_reference_energies``);
 2. builds every structure's neighbour list once (:func:`mlcalc.train.data.make_samples`);
    a freshly built network that has a ``fit_statistics(graphs)`` method is given the
    training graphs (one per structure) to set data-dependent buffers (descriptor
@@ -37,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from tqdm import tqdm
@@ -99,12 +104,12 @@ class Trainer:
         torch.manual_seed(self.seed)
 
         structures = self._read_data()
-        self.model, self.statistics = self._build_model(structures, model)
+        network, species, frozen = self._network(structures, model)
         self.samples = {
             split: make_samples(
                 structures[split],
-                self.model.species,
-                self.model.cutoff,
+                species,
+                network.cutoff,
                 dtype=self.dtype,
                 device=self.device,
                 neighbor_backend=self.config["data"]["neighbor_list"],
@@ -113,8 +118,10 @@ class Trainer:
             for split in SPLITS
         }
         self._check_stress_labels()
-        if not self.config["transfer"]["from"] and callable(getattr(self.model.model, "fit_statistics", None)):
-            self.model.model.fit_statistics([sample.graph for sample in self.samples["train"]])
+        if not self.config["transfer"]["from"] and callable(getattr(network, "fit_statistics", None)):
+            network.fit_statistics([sample.graph for sample in self.samples["train"]])
+        self.model, self.statistics = self._energy_offsets(network, species, structures["train"])
+        self.statistics["frozen_parameters"] = frozen
         self.model.min_distance = self.model.min_distance or _shortest_distance(self.samples["train"])
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not self.trainable:
@@ -151,32 +158,57 @@ class Trainer:
             raise ValueError("the training split is empty")
         return result
 
-    def _build_model(self, structures: dict[str, list], given: Model | None) -> tuple[ScaleShift, dict[str, Any]]:
+    def _network(self, structures: dict[str, list], given: Model | None) -> tuple[Model, list[str], list[str]]:
+        """The network to train (built, given, or loaded and remapped), its species, and what is frozen."""
         elements = sorted({e for part in structures.values() for atoms in part for e in atoms.get_chemical_symbols()})
         transfer = self.config["transfer"]
         if transfer["from"]:
-            network, reference, scale = _unwrap(load_model(transfer["from"]))
-            known = list(network.species or [])
+            loaded = load_model(transfer["from"])
+            inner = loaded.model if isinstance(loaded, ScaleShift) else loaded
+            known = list(inner.species or [])
             species = self.config["model"].get("species") or known + [e for e in elements if e not in known]
-            network = remap_species(network, species, transfer["species_map"]).to(torch.float64)
-            if not transfer["refit_reference_energies"]:
+            remapped = remap_species(inner, species, transfer["species_map"])
+            network = remapped
+            if isinstance(loaded, ScaleShift):
                 source = {e: transfer["species_map"].get(e, e) for e in species}
-                self.config["reference_energies"] = {e: reference.get(source[e], 0.0) for e in species}
-            frozen = freeze(network, transfer["freeze"])
+                reference = {e: loaded.reference_energies.get(source[e], 0.0) for e in species}
+                network = ScaleShift(remapped, reference, loaded.scale, species=species)
+            frozen = freeze(remapped, transfer["freeze"])
         else:
             kwargs = {k: v for k, v in self.config["model"].items() if k != "kind"}
             if "species" in inspect.signature(MODEL_KINDS[self.config["model"]["kind"]]).parameters:
                 kwargs.setdefault("species", elements)
             network = given if given is not None else build_model(self.config["model"]["kind"], kwargs)
-            scale, frozen = None, []
-            species = network.species or elements
-        reference = self._reference_energies(structures["train"], species)
-        statistics = dataset_statistics(structures["train"], species, reference)
-        if scale is None:
+            species, frozen = list(network.species or elements), []
+        return network.to(device=self.device, dtype=self.dtype), species, frozen
+
+    def _energy_offsets(self, network: Model, species: list[str], train: list) -> tuple[Model, dict[str, Any]]:
+        """Give the network the reference energies and scale (see the module docstring)."""
+        statistics = dataset_statistics(train, species, fit_reference_energies(train, species))
+        if self.config["transfer"]["from"]:
+            scale, reference = 1.0, {}
+            if self.config["transfer"]["refit_reference_energies"]:
+                labels = np.array([atoms.calc.results["energy"] for atoms in train])
+                residual = labels - self._energies(network, self.samples["train"])
+                reference = fit_reference_energies(train, species, energies=residual)
+            statistics["reference_energy_correction"] = reference
+        else:
+            reference = self._reference_energies(train, species)
+            statistics = dataset_statistics(train, species, reference)
             scale = energy_scale(statistics, self.config["energy_scale"])
-        statistics.update(energy_scale=scale, frozen_parameters=frozen)
-        model = ScaleShift(network, reference, scale, species=species)
-        return model.to(device=self.device, dtype=self.dtype), statistics
+            statistics["energy_scale"] = scale
+        if callable(getattr(network, "absorb_energy_offsets", None)):
+            network.absorb_energy_offsets(scale, reference)
+        else:
+            network = ScaleShift(network, reference, scale, species=species)
+        return network.to(device=self.device, dtype=self.dtype), statistics
+
+    @torch.no_grad()
+    def _energies(self, model: Model, samples: list[Sample]) -> np.ndarray:
+        size = int(self.config["training"]["batch_size"])
+        batches = [collate(samples[start : start + size]) for start in range(0, len(samples), size)]
+        energies = [evaluate(model, batch.graph, forces=False, stress=False)["energy"] for batch in batches]
+        return torch.cat(energies).double().cpu().numpy()
 
     def _reference_energies(self, structures: list, species: Sequence[str]) -> dict[str, float]:
         rule = self.config["reference_energies"]
@@ -402,13 +434,6 @@ def _collect(pairs: dict[str, list], prediction: dict[str, torch.Tensor], batch:
         values["forces"] = (prediction["forces"][mask], batch.forces[mask])
     for key, (predicted, label) in values.items():
         pairs.setdefault(key, []).append((predicted.cpu().numpy().reshape(-1), label.cpu().numpy().reshape(-1)))
-
-
-def _unwrap(model: Model) -> tuple[Model, dict[str, float], float | None]:
-    """The network inside a trained model file, its reference energies and scale."""
-    if isinstance(model, ScaleShift):
-        return model.model, dict(model.reference_energies), model.scale
-    return model, {}, None
 
 
 def _shortest_distance(samples: Sequence[Sample]) -> float | None:

@@ -41,3 +41,12 @@ def test_dict_outputs_pass_through():
     model = ScaleShift(Charged(), {"Cu": 1.0}, species=["Cu"])
     output = mlcalc.MLCalculator(model).calculate_batch([bulk("Cu", cubic=True)])[0]
     assert output["charges"] == pytest.approx([1, 1, 1, 1])
+
+
+def test_absorbing_more_offsets_composes():
+    model = ScaleShift(Morse(), {"Cu": -3.0}, scale=2.0, species=["Ag", "Cu"])
+    model.absorb_energy_offsets(0.5, {"Ag": 1.0, "Cu": 0.5})
+    assert model.scale == 1.0 and model.reference_energies == {"Ag": 1.0, "Cu": -1.0}
+    assert model.shift.tolist() == [1.0, -1.0]
+    with pytest.raises(ValueError, match="not among species"):
+        model.absorb_energy_offsets(1.0, {"Xe": 1.0})

@@ -78,3 +78,26 @@ def morse_structures(count: int, seed: int = 0, elements: Sequence[str] = ("Cu",
         )
         structures.append(atoms)
     return structures
+
+
+class ShiftedRadialPair(RadialPair):
+    """The same model carrying its own energy scale and per-species offsets, as BP and
+    Allegro do: it implements the trainer's ``absorb_energy_offsets`` and is saved as is."""
+
+    kind = "test_radial_pair_shifted"
+
+    def __init__(self, species, cutoff=4.0, n_basis=8, scale=1.0, offsets=None) -> None:
+        super().__init__(species, cutoff, n_basis)
+        self.scale = float(scale)
+        self.offsets = {e: float(v) for e, v in (offsets or {}).items()}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "scale": self.scale, "offsets": self.offsets}
+
+    def absorb_energy_offsets(self, scale: float, reference_energies: dict[str, float]) -> None:
+        self.scale *= scale
+        self.offsets = {e: scale * self.offsets.get(e, 0.0) + reference_energies.get(e, 0.0) for e in self.species}
+
+    def forward(self, graph: Graph) -> torch.Tensor:
+        offsets = torch.tensor([self.offsets.get(e, 0.0) for e in self.species], dtype=graph.positions.dtype)
+        return self.scale * super().forward(graph) + offsets[graph.species]

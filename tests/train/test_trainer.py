@@ -145,3 +145,17 @@ def test_stress_loss_refuses_structures_without_a_cell(tmp_path):
     config["data"]["split"] = {"validation": 0.0}
     with pytest.raises(ValueError, match="3D cell in every training structure"):
         train(config)
+
+
+def test_a_model_that_absorbs_the_offsets_is_saved_unwrapped(tmp_path, morse_file):
+    from radial_model import OFFSETS
+
+    config = base_config(morse_file, tmp_path, epochs=3, optimizer={"lr": 0.05})
+    config["model"]["kind"] = "test_radial_pair_shifted"
+    train(config)
+    saved = mlcalc.load_model(tmp_path / "model.pt")
+    statistics = json.loads((tmp_path / "statistics.json").read_text())
+    assert saved.kind == "test_radial_pair_shifted"
+    assert saved.scale == pytest.approx(statistics["energy_scale"])
+    assert saved.offsets == pytest.approx(statistics["reference_energies"])
+    assert saved.offsets["Cu"] - saved.offsets["Ag"] == pytest.approx(OFFSETS["Cu"] - OFFSETS["Ag"], abs=0.3)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -113,6 +114,11 @@ def test_fine_tuning_maps_a_new_element_and_keeps_frozen_weights(tmp_path, morse
     pre, fine = mlcalc.load_model(tmp_path / "pre" / "model.pt"), mlcalc.load_model(tmp_path / "fine" / "model.pt")
     assert pre.species == ["Ag", "Cu"] and fine.species == ["Ag", "Cu", "Au"]
     assert fine.scale == pre.scale
+    # refit: E0 = pre-trained E0 (Au from Ag) + least-squares fit of the pre-trained model's residual on the new data
+    correction = json.loads((tmp_path / "fine" / "statistics.json").read_text())["reference_energy_correction"]
+    assert set(correction) == {"Ag", "Cu", "Au"}
+    expected = {e: pre.reference_energies[{"Au": "Ag"}.get(e, e)] + correction[e] for e in fine.species}
+    assert fine.reference_energies == pytest.approx(expected)
     assert torch.equal(fine.model.coefficients[:2, :2], pre.model.coefficients)
     assert torch.equal(fine.model.coefficients[2, 2], pre.model.coefficients[0, 0])
     assert not torch.equal(fine.model.atom_energy[:2], pre.model.atom_energy)
