@@ -45,6 +45,8 @@ def cutoff_function(r: torch.Tensor, rc: float, kind: str = "cos", alpha: float 
         t = torch.tanh(1.0 - r.clamp(max=rc) / rc)
         value = t * t * t * (_TANH_PRE if kind == "tanh" else 1.0)
         return torch.where(inside, value, torch.zeros_like(r))
+    if kind == "cos" and alpha == 0.0:  # the common case, in as few tensor operations as possible
+        return torch.where(inside, 0.5 * torch.cos(r * (math.pi / rc)) + 0.5, torch.zeros_like(r))
     inner = alpha * rc
     # x is clamped so that no branch sees an argument it cannot take (exp: f < 1e-200 there).
     x = ((r - inner) / (rc - inner)).clamp(min=0.0, max=0.999 if kind == "exp" else 1.0)

@@ -16,10 +16,12 @@ neighbour elements; a base ``1 + lambda cos theta <= 0`` contributes zero. Lengt
 Angstrom (``eta`` in A^-2, ``kappa`` in A^-1); the functions themselves are dimensionless.
 
 Pairs come from the graph's full edge list. Triplets are built without a loop over atoms:
-the edges are sorted by centre, and each edge is paired with the edges after it in its
-centre's block (``repeat_interleave`` of the block sizes). Per-edge factors
-(``exp(-eta (r - r_s)^2) f_c(r)``) are computed once and gathered per triplet; large
-triplet sets are processed in chunks under activation checkpointing, so memory stays
+the edges are sorted by centre into a padded neighbour table ``[N, M]`` (empty slots point
+to a dummy edge whose radial factor is zero), and every centre gets the same ``M(M-1)/2``
+slot pairs ``a < b``. Per-edge factors (``exp(-eta (r - r_s)^2) f_c(r)``) are computed once
+and gathered per triplet, and the sum over a centre's triplets of ``radial x angular`` is a
+batched matrix product, so no ``[triplets, functions]`` tensor is ever formed. Large
+systems are processed in blocks of centres under activation checkpointing, so memory stays
 bounded (tens of thousands of atoms) while forces and stress still come from autograd.
 """
 
@@ -36,8 +38,10 @@ from mlcalc.descriptors.cutoff_functions import CUTOFF_TYPES, cutoff_function
 
 RADIAL = ("G1", "G2", "G3")
 ANGULAR = ("G4", "G5")
-#: Triplets handled in one piece; beyond this they are chunked (and checkpointed under autograd).
-TRIPLET_CHUNK = 1 << 20
+#: Triplet slots handled in one piece; beyond this they are chunked (and checkpointed under autograd).
+TRIPLET_CHUNK = 1 << 22
+#: Groups of centres (by neighbour count) padded separately.
+BLOCKS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,24 +183,39 @@ class SymmetryFunctions(torch.nn.Module):
     ) -> torch.Tensor:
         rc_max = max(f.rc for f in self.angular)
         keep = torch.nonzero(r < rc_max).squeeze(1)
-        centre = edge_index[0, keep]
-        centre, order = torch.sort(centre, stable=True)
+        centre, order = torch.sort(edge_index[0, keep], stable=True)
         keep = keep[order]
-        vectors, r = vectors[keep], r[keep]
-        neighbor_species = species[edge_index[1, keep]]
-        first, second = triplets(centre, n_atoms)
-        edge_factor = self._edge_factors(r)
-        values = vectors.new_zeros((n_atoms, len(self.angular)))
-        chunks = range(0, len(first), TRIPLET_CHUNK)
-        use_checkpoint = torch.is_grad_enabled() and len(chunks) > 1
-        for start in chunks:
-            a, b = first[start : start + TRIPLET_CHUNK], second[start : start + TRIPLET_CHUNK]
-            args = (vectors, r, edge_factor, neighbor_species, centre, a, b, n_atoms)
-            if use_checkpoint:
-                values = values + checkpoint(self._triplet_sum, *args, use_reentrant=False)
-            else:
-                values = values + self._triplet_sum(*args)
-        return values
+        r = r.index_select(0, keep)
+        # per edge: vector, length and the per-group radial factors, gathered for both sides of each triplet;
+        # a last dummy edge (length 1, factors 0) fills the empty slots of the neighbour table
+        vectors = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])])
+        factors = self._edge_factors(r)
+        factors = torch.cat([factors, factors.new_zeros((1, factors.shape[1]))])
+        r = torch.cat([r, r.new_ones(1)])
+        neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
+        counts = torch.bincount(centre, minlength=n_atoms)
+        if len(centre) == 0 or int(counts.max()) < 2:
+            return vectors.new_zeros((n_atoms, len(self.angular)))
+        # centres sorted by neighbour count, so that each block pads only to its own widest centre
+        order = torch.argsort(counts, stable=True)
+        table, counts = neighbor_table(centre, n_atoms).index_select(0, order), counts[order]
+        blocks = _blocks(counts.tolist(), TRIPLET_CHUNK)
+        use_checkpoint = torch.is_grad_enabled() and len(blocks) > BLOCKS
+        parts = []
+        for start, stop, width in blocks:
+            first, second = torch.triu_indices(width, width, offset=1, device=table.device)
+            block = table[start:stop, :width]
+            a, b = block[:, first].reshape(-1), block[:, second].reshape(-1)
+            args = (vectors, r, factors, neighbor_species, a, b, stop - start)
+            parts.append(
+                checkpoint(self._triplet_sum, *args, use_reentrant=False)
+                if use_checkpoint
+                else self._triplet_sum(*args)
+            )
+        sums = torch.cat(parts).index_select(0, torch.argsort(order))
+        group_index, shape_index = self._angular_indices(r.device)
+        norm = r.new_tensor([2.0 ** (1.0 - self._shapes[s][1]) for s in shape_index.tolist()])
+        return sums[:, group_index * len(self._shapes) + shape_index] * norm
 
     def _edge_factors(self, r: torch.Tensor) -> torch.Tensor:
         """``exp(-eta (r - r_s)^2) f_c(r)`` per edge and angular group, ``[E, n_groups]``."""
@@ -209,31 +228,55 @@ class SymmetryFunctions(torch.nn.Module):
         self,
         vectors: torch.Tensor,
         r: torch.Tensor,
-        edge_factor: torch.Tensor,
+        factors: torch.Tensor,
         neighbor_species: torch.Tensor,
-        centre: torch.Tensor,
         a: torch.Tensor,
         b: torch.Tensor,
-        n_atoms: int,
+        n_centres: int,
     ) -> torch.Tensor:
-        ra, rb = r[a], r[b]
-        dot = (vectors[a] * vectors[b]).sum(dim=1)
-        cos = dot / (ra * rb)
-        radial = edge_factor[a] * edge_factor[b]
-        narrow = [index for index, (key, _) in enumerate(self._pair_groups) if key[0] == "G4"]
-        if narrow:
-            rjk = (ra * ra + rb * rb - 2.0 * dot).clamp(min=1e-12).sqrt()
-            factors = [torch.ones_like(rjk)] * len(self._pair_groups)
-            for index in narrow:
-                _, rc, kind, alpha, eta, rs, _ = self._pair_groups[index][0]
-                factors[index] = torch.exp(-eta * (rjk - rs) ** 2) * cutoff_function(rjk, rc, kind, alpha)
-            radial = radial * torch.stack(factors, dim=1)
+        """Per centre, ``sum_t radial[t, group] * shape[t, (lambda, zeta)]``, ``[n_centres, n_groups * n_shapes]``.
+
+        ``a``, ``b`` hold the same number of triplet slots for each of the ``n_centres``
+        centres, so the sum over a centre's triplets is one batched matrix product.
+        """
+        ra, rb = r.index_select(0, a), r.index_select(0, b)
+        dot = (vectors.index_select(0, a) * vectors.index_select(0, b)).sum(dim=1)
+        radial = factors.index_select(0, a) * factors.index_select(0, b)
+        if any(key[0] == "G4" for key, _ in self._pair_groups):
+            radial = radial * self._jk_factors((ra * ra + rb * rb - 2.0 * dot).clamp(min=1e-12).sqrt())
         if len(self.species) > 1:
             radial = radial * self._pair_mask(neighbor_species[a], neighbor_species[b]).to(radial.dtype)
-        shapes = torch.stack([_angular_shape(cos, lam, zeta) for lam, zeta in self._shapes], dim=1)
-        group_index, shape_index = self._angular_indices(r.device)
-        terms = radial[:, group_index] * shapes[:, shape_index]
-        return terms.new_zeros((n_atoms, terms.shape[1])).index_add(0, centre[a], terms)
+        shapes = self._angular_shapes(dot / (ra * rb))
+        radial = radial.view(n_centres, -1, radial.shape[1])
+        shapes = shapes.view(n_centres, -1, shapes.shape[1])
+        return torch.bmm(radial.transpose(1, 2), shapes).reshape(n_centres, -1)
+
+    def _jk_factors(self, rjk: torch.Tensor) -> torch.Tensor:
+        """``exp(-eta (r_jk - r_s)^2) f_c(r_jk)`` per triplet and group (1 for the wide G5 groups)."""
+        keys = [key for key, _ in self._pair_groups]
+        narrow = [key[0] == "G4" for key in keys]
+        eta = rjk.new_tensor([key[4] if n else 0.0 for key, n in zip(keys, narrow, strict=True)])
+        rs = rjk.new_tensor([key[5] for key in keys])
+        factors = torch.exp(-eta * (rjk[:, None] - rs) ** 2)
+        cutoffs = {key[1:4] for key, n in zip(keys, narrow, strict=True) if n}
+        values = {cut: cutoff_function(rjk, *cut) for cut in cutoffs}
+        if len(cutoffs) == 1 and all(narrow):
+            return factors * values[next(iter(cutoffs))][:, None]
+        ones = torch.ones_like(rjk)
+        columns = [values[key[1:4]] if n else ones for key, n in zip(keys, narrow, strict=True)]
+        return factors * torch.stack(columns, dim=1)
+
+    def _angular_shapes(self, cos: torch.Tensor) -> torch.Tensor:
+        """``(1 + lambda cos)^zeta`` for every (lambda, zeta), zero where the base is not positive.
+
+        The factor ``2^(1-zeta)`` is applied to the per-atom sums instead (see :meth:`_angular`).
+        """
+        columns = []
+        for lambda_ in sorted({lam for lam, _ in self._shapes}):
+            base = (1.0 + lambda_ * cos).clamp(min=0.0)
+            powers = _Powers(base)
+            columns += [powers(zeta) for lam, zeta in self._shapes if lam == lambda_]
+        return torch.stack(columns, dim=1)
 
     def _pair_mask(self, species_j: torch.Tensor, species_k: torch.Tensor) -> torch.Tensor:
         n = len(self.species)
@@ -252,35 +295,49 @@ class SymmetryFunctions(torch.nn.Module):
         return torch.tensor(group_index, device=device), torch.tensor(shape_index, device=device)
 
 
-def triplets(centre: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All pairs ``(a, b)``, ``a < b``, of edges sharing a centre; ``centre`` sorted ``[E]``."""
+def _blocks(counts: list[int], max_slots: int) -> list[tuple[int, int, int]]:
+    """Split centres sorted by neighbour count into ``(start, stop, width)`` blocks.
+
+    ``BLOCKS`` quantile groups, each cut further so that no block holds more than
+    ``max_slots`` triplet slots (``rows * width (width - 1) / 2``).
+    """
+    n, blocks = len(counts), []
+    bounds = sorted({round(k * n / BLOCKS) for k in range(BLOCKS + 1)})
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        width = max(counts[high - 1], 2)
+        rows = max(1, max_slots // (width * (width - 1) // 2))
+        blocks += [(start, min(start + rows, high), width) for start in range(low, high, rows)]
+    return blocks
+
+
+class _Powers:
+    """``base**zeta`` for several ``zeta`` of one base, integer ones by shared repeated squaring."""
+
+    def __init__(self, base: torch.Tensor) -> None:
+        self.squares = [base]
+
+    def __call__(self, zeta: float) -> torch.Tensor:
+        if zeta != int(zeta):
+            return self.squares[0] ** zeta
+        exponent, bit, result = int(zeta), 0, None
+        while exponent:
+            if bit == len(self.squares):
+                self.squares.append(self.squares[-1] * self.squares[-1])
+            if exponent & 1:
+                result = self.squares[bit] if result is None else result * self.squares[bit]
+            exponent >>= 1
+            bit += 1
+        return result
+
+
+def neighbor_table(centre: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """``[n_atoms, max_neighbors]`` edge indices per centre (``centre`` sorted), ``len(centre)`` in empty slots."""
     counts = torch.bincount(centre, minlength=n_atoms)
-    block_start = torch.cumsum(counts, 0) - counts
-    edges = torch.arange(len(centre), device=centre.device)
-    position = edges - block_start[centre]
-    partners = counts[centre] - 1 - position
-    first = torch.repeat_interleave(edges, partners)
-    offset_of_first = torch.cumsum(partners, 0) - partners
-    second = first + 1 + torch.arange(len(first), device=centre.device) - offset_of_first[first]
-    return first, second
-
-
-def _angular_shape(cos: torch.Tensor, lambda_: float, zeta: float) -> torch.Tensor:
-    """``2^(1-zeta) (1 + lambda cos)^zeta``, zero where the base is not positive (as n2p2)."""
-    base = (1.0 + lambda_ * cos).clamp(min=0.0)
-    return 2.0 ** (1.0 - zeta) * (base**zeta if zeta != int(zeta) else _integer_power(base, int(zeta)))
-
-
-def _integer_power(base: torch.Tensor, exponent: int) -> torch.Tensor:
-    """``base**exponent`` by repeated squaring (cheaper than ``pow`` and exact at zero)."""
-    result, square = None, base
-    while exponent:
-        if exponent & 1:
-            result = square if result is None else result * square
-        exponent >>= 1
-        if exponent:
-            square = square * square
-    return result
+    width = int(counts.max()) if len(centre) else 0
+    slot = torch.arange(len(centre), device=centre.device) - (torch.cumsum(counts, 0) - counts)[centre]
+    table = torch.full((n_atoms, width), len(centre), dtype=torch.long, device=centre.device)
+    table[centre, slot] = torch.arange(len(centre), device=centre.device)
+    return table
 
 
 def _sort_key(function: SymmetryFunction) -> tuple:

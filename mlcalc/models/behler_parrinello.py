@@ -153,6 +153,20 @@ class BehlerParrinello(Model):
         """Training statistics ``[4, n_functions]`` (min, max, mean, sigma) of an element's functions."""
         return getattr(self, f"statistics_{element}")
 
+    @torch.no_grad()
+    def fit_scaling(self, graph: Graph) -> None:
+        """Set the scaling statistics from the structures of ``graph``, as n2p2's nnp-scaling does.
+
+        Per element and function: min, max, mean and (population) standard deviation over
+        the atoms of that element. Elements absent from ``graph`` keep their statistics.
+        """
+        values = self.descriptor(graph.edge_vectors(), graph.edge_index, graph.species)
+        for index, element in enumerate(self.species):
+            g = values[graph.species == index][:, getattr(self, f"columns_{element}")]
+            if len(g):
+                statistics = torch.stack([g.min(0).values, g.max(0).values, g.mean(0), g.std(0, correction=0)])
+                self.statistics(element).copy_(statistics)
+
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
         values = self.descriptor(graph.edge_vectors(), graph.edge_index, graph.species)
         energies = values.new_zeros(len(graph.species))

@@ -12,7 +12,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-from mlcalc.descriptors import SymmetryFunction, SymmetryFunctions, cutoff_function, triplets
+from mlcalc.descriptors import SymmetryFunction, SymmetryFunctions, cutoff_function, neighbor_table
 from mlcalc.descriptors import symmetry_functions as sf_module
 from mlcalc.graph import Graph
 
@@ -134,10 +134,20 @@ def test_float32_close_to_float64():
     np.testing.assert_allclose(single.double().numpy(), double.numpy(), rtol=2e-5, atol=1e-6)
 
 
-def test_triplets_are_all_unordered_pairs_per_centre():
-    centre = torch.tensor([0, 0, 0, 2, 2, 3])
-    first, second = triplets(centre, 5)
-    assert list(zip(first.tolist(), second.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 2), (3, 4)]
+def test_neighbor_table_pads_with_the_dummy_edge():
+    table = neighbor_table(torch.tensor([0, 0, 0, 2, 2, 3]), 5)
+    assert table.tolist() == [[0, 1, 2], [6, 6, 6], [3, 4, 6], [5, 6, 6], [6, 6, 6]]
+
+
+def test_isolated_atoms_and_dimers_have_zero_angular_functions():
+    functions = _functions("cos")
+    atoms = Atoms("NaCl", positions=[[0, 0, 0], [0, 0, 2.5]])
+    values, descriptor = _compute(atoms, functions)
+    angular = [i for i, f in enumerate(descriptor.radial + descriptor.angular) if f.angular]
+    assert torch.all(values[:, angular] == 0)
+    far = Atoms("Na", positions=[[0, 0, 0]])
+    values, _ = _compute(far, functions)
+    assert torch.all(values == 0)
 
 
 def test_cutoff_functions_vanish_at_and_beyond_rc():

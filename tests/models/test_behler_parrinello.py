@@ -1,0 +1,215 @@
+"""BehlerParrinello model and calculator: derivatives, invariances, file round trip, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
+
+import mlcalc
+from mlcalc import BehlerParrinelloCalculator
+from mlcalc.descriptors import SymmetryFunction
+from mlcalc.graph import Graph
+from mlcalc.models import LennardJones
+from mlcalc.models.behler_parrinello import ACTIVATIONS, SCALINGS, BehlerParrinello
+
+
+def _functions() -> dict[str, list[SymmetryFunction]]:
+    radial = [
+        SymmetryFunction("G2", (e,), 5.0, eta=eta, rs=rs) for e in ("Na", "Cl") for eta, rs in ((0.5, 2.5), (0.1, 0))
+    ]
+    angular = [
+        SymmetryFunction("G4", ("Na", "Cl"), 4.5, eta=0.02, lambda_=-1.0, zeta=2.0),
+        SymmetryFunction("G4", ("Cl", "Cl"), 4.5, eta=0.02, lambda_=1.0, zeta=1.0),
+        SymmetryFunction("G5", ("Na", "Na"), 4.0, eta=0.01, lambda_=1.0, zeta=4.0, cutoff="poly2"),
+    ]
+    return {"Na": radial + angular, "Cl": radial + angular[:2]}
+
+
+def make_model(scaling: str = "scale", activations=("t", "s", "l"), seed: int = 0) -> BehlerParrinello:
+    torch.manual_seed(seed)
+    model = BehlerParrinello(
+        ["Na", "Cl"],
+        _functions(),
+        hidden_layers={"Na": [6, 5], "Cl": [4, 3]},
+        activations=list(activations),
+        scaling=scaling,
+        scale_min=-1.0,
+        scale_max=1.0,
+        energy_scale=0.5,
+    )
+    index = np.full(120, -1)
+    index[[11, 17]] = [0, 1]
+    model.fit_scaling(Graph.from_atoms([nacl(seed=s) for s in range(4)], index, model.cutoff))
+    with torch.no_grad():
+        model.atomic_energies.copy_(torch.tensor([-1.5, -2.0], dtype=torch.float64))
+    return model
+
+
+def nacl(repeat=(1, 1, 1), seed: int = 1):
+    atoms = bulk("NaCl", "rocksalt", a=5.64, cubic=True)
+    atoms.rattle(0.15, seed=seed)
+    return atoms.repeat(repeat)
+
+
+def _quiet(function, *args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args)
+
+
+def test_forces_and_stress_match_finite_differences():
+    atoms = nacl()
+    atoms.set_cell(atoms.cell.array @ np.array([[1.0, 0.05, 0], [0, 0.97, 0.03], [0, 0, 1.02]]), scale_atoms=True)
+    atoms.calc = BehlerParrinelloCalculator(make_model())
+    forces = atoms.get_forces()
+    numerical = _quiet(calculate_numerical_forces, atoms, 1e-5, [0, 3, 6])  # a Na, a Cl and one more
+    np.testing.assert_allclose(forces[[0, 3, 6]], numerical, atol=1e-7)
+    np.testing.assert_allclose(atoms.get_stress(), _quiet(calculate_numerical_stress, atoms, 1e-6), atol=1e-7)
+    assert abs(forces.sum(axis=0)).max() < 1e-10
+
+
+def test_rotation_translation_permutation_invariance():
+    calc = BehlerParrinelloCalculator(make_model())
+    atoms = nacl()
+    reference = calc.calculate_batch([atoms])[0]
+    moved = atoms.copy()
+    rotation = torch.linalg.matrix_exp(
+        torch.tensor([[0, 0.3, -0.2], [-0.3, 0, 0.5], [0.2, -0.5, 0]], dtype=torch.float64)
+    ).numpy()
+    moved.set_cell(atoms.cell.array @ rotation.T, scale_atoms=False)
+    moved.positions = atoms.positions @ rotation.T + [0.3, -1.1, 2.0]
+    rotated = calc.calculate_batch([moved])[0]
+    assert rotated["energy"] == pytest.approx(reference["energy"], rel=1e-12)
+    np.testing.assert_allclose(rotated["forces"], reference["forces"] @ rotation.T, atol=1e-10)
+    order = np.random.default_rng(0).permutation(len(atoms))
+    permuted = calc.calculate_batch([atoms[order]])[0]
+    assert permuted["energy"] == pytest.approx(reference["energy"], rel=1e-12)
+    np.testing.assert_allclose(permuted["forces"], reference["forces"][order], atol=1e-10)
+    np.testing.assert_allclose(permuted["energies"], reference["energies"][order], atol=1e-12)
+
+
+def test_supercell_energy_is_extensive():
+    calc = BehlerParrinelloCalculator(make_model())
+    small, large = calc.calculate_batch([nacl(), nacl((2, 2, 2))])
+    assert large["energy"] == pytest.approx(8 * small["energy"], rel=1e-12)
+    np.testing.assert_allclose(large["stress"], small["stress"], atol=1e-10)
+
+
+def test_batch_equals_single_evaluations():
+    calc = BehlerParrinelloCalculator(make_model())
+    structures = [nacl(seed=s) for s in range(3)]
+    batch = calc.calculate_batch(structures)
+    for atoms, result in zip(structures, batch, strict=True):
+        single = calc.calculate_batch([atoms])[0]
+        assert result["energy"] == pytest.approx(single["energy"], rel=1e-13)
+        np.testing.assert_allclose(result["forces"], single["forces"], atol=1e-12)
+
+
+def test_float32_is_close_to_float64():
+    model = make_model()
+    atoms = nacl()
+    double = BehlerParrinelloCalculator(model).calculate_batch([atoms])[0]
+    single = BehlerParrinelloCalculator(make_model(), dtype="float32").calculate_batch([atoms])[0]
+    assert single["energy"] == pytest.approx(double["energy"], rel=1e-5)
+    np.testing.assert_allclose(single["forces"], double["forces"], atol=1e-4)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = make_model(scaling="scalesigma", activations=("p", "g", "l"))
+    path = tmp_path / "bp.pt"
+    mlcalc.save(model, path)
+    loaded = mlcalc.load_model(path)
+    assert isinstance(loaded, BehlerParrinello) and loaded.config() == model.config()
+    atoms = nacl()
+    expected = BehlerParrinelloCalculator(model).calculate_batch([atoms])[0]
+    for calc in (BehlerParrinelloCalculator(path), mlcalc.load_calculator(path)):
+        result = calc.calculate_batch([atoms])[0]
+        assert result["energy"] == pytest.approx(expected["energy"], rel=1e-14)
+        np.testing.assert_allclose(result["forces"], expected["forces"], atol=1e-13)
+
+
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_scaling_modes_follow_n2p2(scaling):
+    model = make_model(scaling=scaling)
+    g = torch.linspace(-1.0, 9.0, 5, dtype=torch.float64)[:, None].expand(5, 2)
+    statistics = torch.tensor([[0.0, 1.0], [8.0, 5.0], [1.0, 2.0], [2.0, 0.5]], dtype=torch.float64)
+    g_min, g_max, mean, sigma = statistics
+    expected = {
+        "none": g,
+        "scale": -1.0 + 2.0 * (g - g_min) / (g_max - g_min),
+        "center": g - mean,
+        "scalecenter": -1.0 + 2.0 * (g - mean) / (g_max - g_min),
+        "scalesigma": -1.0 + 2.0 * (g - mean) / sigma,
+    }[scaling]
+    torch.testing.assert_close(model._scale(g, statistics), expected)
+
+
+def test_activation_codes():
+    x = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    expected = {
+        "l": x,
+        "t": torch.tanh(x),
+        "s": 1 / (1 + torch.exp(-x)),
+        "p": torch.log1p(torch.exp(x)),
+        "r": x.clamp(min=0),
+        "g": torch.exp(-0.5 * x * x),
+        "c": torch.cos(x),
+        "S": 1 - 1 / (1 + torch.exp(-x)),
+        "e": torch.exp(-x),
+        "h": x * x,
+    }
+    assert set(expected) == set(ACTIVATIONS)
+    for code, value in expected.items():
+        torch.testing.assert_close(ACTIVATIONS[code](x), value)
+
+
+def test_extrapolation_is_counted_and_warned():
+    model = make_model()
+    calc = BehlerParrinelloCalculator(model)
+    atoms = nacl(seed=2)  # one of the "training" structures of make_model
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inside = calc.calculate_batch([atoms])[0]
+    assert inside["extrapolations"] == 0
+    squeezed = atoms.copy()
+    squeezed.set_cell(atoms.cell.array * 0.9, scale_atoms=True)
+    with pytest.warns(UserWarning, match="extrapolation"):
+        results = calc.calculate_batch([atoms, squeezed])
+    assert results[0]["extrapolations"] == 0 and results[1]["extrapolations"] > 0
+    squeezed.calc = calc
+    with pytest.warns(UserWarning, match="outside the range seen in training"):
+        squeezed.get_potential_energy()
+    assert calc.results["extrapolations"] == results[1]["extrapolations"]
+
+
+def test_min_distance_warning():
+    model = make_model()
+    model.min_distance = 2.0
+    atoms = nacl()
+    atoms.positions[1] = atoms.positions[0] + [1.5, 0, 0]
+    with pytest.warns(UserWarning, match="closer than any pair"):
+        BehlerParrinelloCalculator(model).calculate_batch([atoms])
+
+
+def test_bad_input_raises():
+    functions = _functions()
+    with pytest.raises(ValueError, match="no symmetry functions"):
+        BehlerParrinello(["Na", "Cl"], {"Na": functions["Na"]}, [4], ["t", "l"])
+    with pytest.raises(ValueError, match="activation"):
+        BehlerParrinello(["Na", "Cl"], functions, [4], ["t"])
+    with pytest.raises(ValueError, match="unknown activation"):
+        BehlerParrinello(["Na", "Cl"], functions, [4], ["t", "x"])
+    with pytest.raises(ValueError, match="unknown scaling"):
+        BehlerParrinello(["Na", "Cl"], functions, [4], ["t", "l"], scaling="minmax")
+    with pytest.raises(ValueError, match="misses element"):
+        BehlerParrinello(["Na", "Cl"], functions, {"Na": [4]}, ["t", "l"])
+    with pytest.raises(TypeError, match="Behler-Parrinello"):
+        BehlerParrinelloCalculator(LennardJones())
+    calc = BehlerParrinelloCalculator(make_model())
+    with pytest.raises(ValueError, match="does not know element"):
+        calc.calculate_batch([bulk("KCl", "rocksalt", a=6.3)])
