@@ -263,7 +263,8 @@ class Trainer:
         order = torch.randperm(len(samples), generator=generator).tolist()
         size = int(self.config["training"]["batch_size"])
         totals: dict[str, torch.Tensor] = {}
-        for start in range(0, len(order), size):
+        starts = range(0, len(order), size)
+        for start in tqdm(starts, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self._show_progress()):
             local = [samples[i] for i in order[start : start + size][self.rank :: self.world]]
             sums = self._step(local)
             for key, value in sums.items():
