@@ -3,8 +3,8 @@
 Hook into the ``mlcalc`` command with::
 
     subparsers = parser.add_subparsers(dest="command", required=True)
-    add_train_parser(subparsers)          # sets args.func = run_train
-    args = parser.parse_args(); args.func(args)
+    add_train_parser(subparsers)          # sets args.run = run_train (main's convention)
+    args = parser.parse_args(argv); return args.run(args)
 
 Under ``torchrun --nproc-per-node N -m mlcalc.train.cli config.yaml`` (or the ``mlcalc``
 script) the same run is data-parallel over ``N`` workers.
@@ -29,7 +29,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("config", help="YAML training configuration")
     parser.add_argument("--resume", action="store_true", help="continue from <output.directory>/checkpoint.pt")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.set_defaults(func=run_train)
+    parser.set_defaults(run=run_train)
     return parser
 
 
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_train_parser(subparsers)
     args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    return args.run(args)
 
 
 if __name__ == "__main__":
