@@ -184,8 +184,8 @@ class Trainer:
 
     def _energy_offsets(self, network: Model, species: list[str], train: list) -> tuple[Model, dict[str, Any]]:
         """Give the network the reference energies and scale (see the module docstring)."""
-        statistics = dataset_statistics(train, species, fit_reference_energies(train, species))
         if self.config["transfer"]["from"]:
+            statistics = dataset_statistics(train, species, fit_reference_energies(train, species))
             scale, reference = 1.0, {}
             if self.config["transfer"]["refit_reference_energies"]:
                 labels = np.array([atoms.calc.results["energy"] for atoms in train])
