@@ -473,9 +473,11 @@ def _scheduler(optimizer: torch.optim.Optimizer, options: Mapping[str, Any]):
 
 
 def _comparable(config: Mapping[str, Any]) -> Any:
-    """A configuration minus what may change between a run and its resumption."""
+    """A configuration minus what may change between a run and its resumption (the
+    progress bars, and the number of epochs: raising it extends a finished run)."""
     config = json.loads(json.dumps(config))
     config["output"].pop("progress", None)
+    config["training"].pop("epochs", None)
     return config
 
 

@@ -23,6 +23,11 @@ def rows(directory: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+def without_seconds(table: list[dict]) -> list[dict]:
+    """Metrics rows without the wall time, which differs between identical runs."""
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in table]
+
+
 @pytest.fixture(scope="module")
 def trained(morse_file, tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("run")
@@ -81,8 +86,7 @@ def test_a_killed_run_resumes_to_the_same_end_bit_for_bit(tmp_path, morse_file):
     done = len(rows(killed))
     assert 3 <= done < epochs and not (killed / "model.pt").exists()
     subprocess.run([sys.executable, str(killed_script), "--resume"], check=True, env=subprocess_env())
-    drop = lambda table: [{k: v for k, v in row.items() if k != "seconds"} for row in table]  # noqa: E731
-    assert drop(rows(killed)) == drop(rows(whole))
+    assert without_seconds(rows(killed)) == without_seconds(rows(whole))
     resumed = torch.load(killed / "model.pt", weights_only=True)["state_dict"]
     uninterrupted = torch.load(whole / "model.pt", weights_only=True)["state_dict"]
     assert resumed.keys() == uninterrupted.keys()
@@ -159,3 +163,12 @@ def test_a_model_that_absorbs_the_offsets_is_saved_unwrapped(tmp_path, morse_fil
     assert saved.scale == pytest.approx(statistics["energy_scale"])
     assert saved.offsets == pytest.approx(statistics["reference_energies"])
     assert saved.offsets["Cu"] - saved.offsets["Ag"] == pytest.approx(OFFSETS["Cu"] - OFFSETS["Ag"], abs=0.3)
+
+
+def test_raising_epochs_on_resume_extends_a_finished_run(tmp_path, morse_file):
+    train(base_config(morse_file, tmp_path / "three", epochs=3))
+    train(base_config(morse_file, tmp_path / "two", epochs=2))
+    train(base_config(morse_file, tmp_path / "two", epochs=3), resume=True)
+    assert without_seconds(rows(tmp_path / "two")) == without_seconds(rows(tmp_path / "three"))
+    with pytest.raises(ValueError, match="another configuration"):
+        train(base_config(morse_file, tmp_path / "two", epochs=4, batch_size=3), resume=True)
