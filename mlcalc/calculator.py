@@ -32,7 +32,7 @@ from ase.data import chemical_symbols
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlcalc.evaluate import evaluate
-from mlcalc.graph import Graph
+from mlcalc.graph import Graph, species_lookup
 from mlcalc.models.base import Model
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -72,7 +72,7 @@ class MLCalculator(Calculator):
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.neighbor_list = neighbor_list
-        self._species_index = _species_lookup(model.species)
+        self._species_index = species_lookup(model.species)
 
     def calculate(
         self, atoms: Atoms | None = None, properties: Sequence[str] | None = None, system_changes=all_changes
@@ -143,14 +143,6 @@ def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def _species_lookup(species: Sequence[str] | None) -> np.ndarray:
-    """Atomic number -> index into the model's species (-1 for unknown elements)."""
-    lookup = np.full(len(chemical_symbols), -1 if species is not None else 0, dtype=np.int64)
-    for index, symbol in enumerate(species or []):
-        lookup[chemical_symbols.index(symbol)] = index
-    return lookup
 
 
 def _has_stress(atoms: Atoms) -> bool:

@@ -278,7 +278,13 @@ def run_props(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props]
+def add_train(subparsers) -> None:
+    from mlcalc.train.cli import add_train_parser
+
+    add_train_parser(subparsers)
+
+
+SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_train]
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from ase import Atoms
+from ase.data import chemical_symbols
 
 from mlcalc.neighbors import neighbor_list
 
@@ -136,3 +137,11 @@ class Graph:
             edge_index=torch.cat(edges, dim=1),
             shifts=torch.cat(shifts).to(dtype),
         )
+
+
+def species_lookup(species: Sequence[str] | None) -> np.ndarray:
+    """Atomic number -> index into the model's species (-1 for unknown elements)."""
+    lookup = np.full(len(chemical_symbols), -1 if species is not None else 0, dtype=np.int64)
+    for index, symbol in enumerate(species or []):
+        lookup[chemical_symbols.index(symbol)] = index
+    return lookup

@@ -6,6 +6,7 @@ from mlcalc.models.behler_parrinello import BehlerParrinello
 from mlcalc.models.coulomb_buckingham import CoulombBuckingham
 from mlcalc.models.ewald_nnp import EwaldNNP
 from mlcalc.models.pair import Buckingham, LennardJones, Morse, PairPotential
+from mlcalc.models.scale_shift import ScaleShift
 
 __all__ = [
     "MODEL_KINDS",
@@ -19,4 +20,5 @@ __all__ = [
     "Allegro",
     "CoulombBuckingham",
     "EwaldNNP",
+    "ScaleShift",
 ]
