@@ -14,7 +14,7 @@ from ase.units import fs
 
 from mlcalc import CoulombBuckinghamCalculator, EwaldNNPCalculator, load_calculator, save
 from mlcalc.evaluate import evaluate
-from mlcalc.graph import Graph
+from mlcalc.graph import Graph, species_lookup
 from mlcalc.long_range.charges import ElementCharges
 from mlcalc.models.ewald_nnp import EwaldNNP
 from mlcalc.models.pair import Buckingham
@@ -43,9 +43,7 @@ def _nacl(seed: int, amplitude: float = 0.15, repeat=(1, 1, 1)) -> Atoms:
 
 
 def _graph(model, structures) -> Graph:
-    from mlcalc.calculator import _species_lookup
-
-    return Graph.from_atoms(structures, _species_lookup(model.species), model.cutoff)
+    return Graph.from_atoms(structures, species_lookup(model.species), model.cutoff)
 
 
 def test_element_charges_reduce_to_coulomb_buckingham():

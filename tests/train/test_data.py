@@ -5,8 +5,7 @@ import pytest
 import torch
 from radial_model import morse_structures
 
-from mlcalc.calculator import _species_lookup
-from mlcalc.graph import Graph
+from mlcalc.graph import Graph, species_lookup
 from mlcalc.train.data import collate, make_samples, read_structures, split_indices
 
 
@@ -57,7 +56,7 @@ def test_collate_matches_batching_from_atoms():
     structures = morse_structures(3, seed=2)
     samples = make_samples(structures, ["Ag", "Cu"], 4.0)
     batch = collate(samples)
-    direct = Graph.from_atoms(structures, _species_lookup(["Ag", "Cu"]), 4.0)
+    direct = Graph.from_atoms(structures, species_lookup(["Ag", "Cu"]), 4.0)
     for name in ("positions", "species", "cell", "batch", "pbc"):
         assert torch.equal(getattr(batch.graph, name), getattr(direct, name)), name
     edges = lambda g: sorted(map(tuple, torch.cat([g.edge_index.T.double(), g.shifts], 1).tolist()))  # noqa: E731
