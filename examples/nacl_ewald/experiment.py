@@ -51,8 +51,10 @@ def symmetry_functions(cutoff: float, angular_cutoff: float) -> dict[str, list[d
 
 def behler_parrinello(args) -> BehlerParrinello:
     functions = symmetry_functions(args.cutoff, args.angular_cutoff)
-    return BehlerParrinello(SPECIES, functions, hidden_layers=args.hidden, activations="ttl", scaling="scalecenter",
-                            scale_min=-1.0, scale_max=1.0)  # fmt: skip
+    activations = "t" * len(args.hidden) + "l"  # tanh hidden layers, linear output
+    return BehlerParrinello(
+        SPECIES, functions, args.hidden, activations, scaling="scalecenter", scale_min=-1.0, scale_max=1.0
+    )
 
 
 def models(args) -> dict[str, torch.nn.Module]:
