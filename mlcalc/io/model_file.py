@@ -87,8 +87,9 @@ def load_model(path: str | os.PathLike) -> Model:
     """Rebuild the model saved in ``path`` (in the dtype it was saved with)."""
     payload = read_payload(path)
     try:
-        model = build_model(payload["kind"], payload["config"])
+        # in the saved dtype before the weights are copied in: a model built in float32 would round float64 weights
+        model = build_model(payload["kind"], payload["config"]).to(getattr(torch, payload["dtype"]))
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         raise ModelFileError(f"{path}: the stored {payload.get('kind')} model does not rebuild: {error}") from error
-    return model.to(getattr(torch, payload["dtype"]))
+    return model

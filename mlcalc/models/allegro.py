@@ -157,6 +157,32 @@ class Allegro(Model):
     def config(self) -> dict[str, Any]:
         return dict(species=self.species, cutoff=self.cutoff, **self._config)
 
+    @torch.no_grad()
+    def fit_statistics(self, graphs: Sequence[Graph]) -> None:
+        """The trainer's protocol (``docs/training.md``): ``avg_num_neighbors`` becomes the mean
+        number of neighbours per atom within the (pair) cutoffs in the training structures."""
+        edges = atoms = 0
+        for graph in graphs:
+            species = graph.species[graph.edge_index]
+            edges += int((graph.edge_vectors().norm(dim=1) < self.pair_cutoff[species[0], species[1]]).sum())
+            atoms += len(graph.positions)
+        if edges == 0:
+            raise ValueError("no neighbour pairs within the cutoff in the training structures")
+        self._config["avg_num_neighbors"] = edges / atoms
+        for layer in self.layers:
+            layer.neighbour_norm = 1.0 / math.sqrt(edges / atoms)
+
+    @torch.no_grad()
+    def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
+        """The trainer's protocol: energies become ``scale * E_i + E0_{Z_i}`` (eV), folded into
+        the per-species ``sigma_Z`` and ``mu_Z`` (``species_scale``, ``species_shift``)."""
+        unknown = set(reference_energies) - set(self.species)
+        if unknown:
+            raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {self.species}")
+        offsets = [float(reference_energies.get(e, 0.0)) for e in self.species]
+        self.species_scale.mul_(float(scale))
+        self.species_shift.mul_(float(scale)).add_(torch.tensor(offsets, dtype=self.species_shift.dtype))
+
     def _pair_cutoff_table(self, pair_cutoffs: Mapping[str, float] | None) -> torch.Tensor:
         table = torch.full((len(self.species), len(self.species)), self.cutoff)
         for pair, value in (pair_cutoffs or {}).items():

@@ -22,6 +22,7 @@ not zero, as n2p2's "extrapolation warnings".
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -166,6 +167,58 @@ class BehlerParrinello(Model):
             if len(g):
                 statistics = torch.stack([g.min(0).values, g.max(0).values, g.mean(0), g.std(0, correction=0)])
                 self.statistics(element).copy_(statistics)
+
+    def fit_statistics(self, graphs: Sequence[Graph]) -> None:
+        """The trainer's protocol (``docs/training.md``): :meth:`fit_scaling` over the training structures."""
+        from mlcalc.train.data import concatenate
+
+        self.fit_scaling(concatenate(graphs))
+
+    @torch.no_grad()
+    def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
+        """The trainer's protocol: energies become ``scale * E_i + E0_{Z_i}`` (eV), folded into
+        ``energy_scale`` and the per-element ``atomic_energies``."""
+        unknown = set(reference_energies) - set(self.species)
+        if unknown:
+            raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {self.species}")
+        self.energy_scale *= float(scale)
+        offsets = [float(reference_energies.get(e, 0.0)) for e in self.species]
+        self.atomic_energies.mul_(float(scale)).add_(torch.tensor(offsets, dtype=self.atomic_energies.dtype))
+
+    def remap_species(self, species: Sequence[str], source_of: Mapping[str, str] | None = None) -> BehlerParrinello:
+        """The transfer protocol: a model of ``species`` whose element ``e`` is this model's
+        ``source_of[e]`` (default ``e``), symmetry functions renamed to match. The map must be
+        one-to-one, and no kept function may read an element that is left out."""
+        source = {e: (source_of or {}).get(e, e) for e in species}
+        unknown = sorted(e for e, s in source.items() if s not in self.species)
+        if unknown:
+            raise ValueError(f"element(s) {unknown} have no source among {self.species}: give them in species_map")
+        renamed = {s: e for e, s in source.items()}
+        if len(renamed) != len(species):
+            raise ValueError(f"a Behler-Parrinello model remaps one-to-one; got {source}")
+        functions = {}
+        for e in species:
+            lost = [f for f in self.functions[source[e]] if any(n not in renamed for n in f.neighbors)]
+            if lost:
+                raise ValueError(f"{source[e]}'s symmetry functions read elements left out of {list(species)}")
+            functions[e] = [
+                dataclasses.replace(f, neighbors=tuple(renamed[n] for n in f.neighbors))
+                for f in self.functions[source[e]]
+            ]
+        config = self.config()
+        config.update(
+            species=list(species),
+            symmetry_functions=functions,
+            hidden_layers={e: self.hidden_layers[source[e]] for e in species},
+            activations={e: self.activation_codes[source[e]] for e in species},
+        )
+        model = BehlerParrinello(**config).to(self.atomic_energies)
+        with torch.no_grad():
+            for e in species:
+                model.networks[e].load_state_dict(self.networks[source[e]].state_dict())
+                model.statistics(e).copy_(self.statistics(source[e]))
+            model.atomic_energies.copy_(self.atomic_energies[[self.species.index(source[e]) for e in species]])
+        return model
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
         values = self.descriptor(graph.edge_vectors(), graph.edge_index, graph.species)

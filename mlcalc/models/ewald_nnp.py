@@ -22,7 +22,7 @@ the calculator reports as results.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ from mlcalc.graph import Graph
 from mlcalc.long_range import Electrostatics
 from mlcalc.long_range.charges import ElementCharges, EnvironmentCharges, build_charge_model
 from mlcalc.models.base import Model, build_model
+from mlcalc.models.scale_shift import ScaleShift
 
 
 class EwaldNNP(Model):
@@ -76,6 +77,8 @@ class EwaldNNP(Model):
         self.coulomb = Electrostatics(coulomb_cutoff, accuracy=accuracy, method=method, boundary=boundary)
         self.min_distance = short_range.min_distance
         self.per_structure_outputs = short_range.per_structure_outputs
+        #: Per-element E0 (eV) of the Coulomb energy alone, set by fit_statistics, used once by absorb_energy_offsets.
+        self.coulomb_offsets: dict[str, float] = {}
 
     def config(self) -> dict[str, Any]:
         coulomb = self.coulomb.config()
@@ -85,6 +88,35 @@ class EwaldNNP(Model):
             coulomb_cutoff=coulomb.pop("cutoff"),
             **coulomb,
         )
+
+    def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
+        """The trainer's protocol (``docs/training.md``) on the short-range part only:
+        ``E_i^SR -> scale * E_i^SR + E0_{Z_i}``; the Coulomb energy of the charges is physical
+        (eV) and is not rescaled. ``E0`` fitted to the total energies is lowered by
+        :attr:`coulomb_offsets` (the part of it the Coulomb energy already gives, set by
+        :meth:`fit_statistics`), so the short-range model starts from the residual. A
+        short-range model without the protocol is wrapped in
+        :class:`~mlcalc.models.scale_shift.ScaleShift`."""
+        coulomb = self.coulomb_offsets
+        reference_energies = {e: float(reference_energies.get(e, 0.0)) - coulomb.get(e, 0.0) for e in self.species}
+        if callable(getattr(self.short_range, "absorb_energy_offsets", None)):
+            self.short_range.absorb_energy_offsets(scale, reference_energies)
+        else:
+            self.short_range = ScaleShift(self.short_range, reference_energies, scale)
+
+    @torch.no_grad()
+    def fit_statistics(self, graphs: Sequence[Graph]) -> None:
+        """The trainer's protocol: the short-range model's statistics, if it has any, and
+        :attr:`coulomb_offsets`, the per-element least-squares fit of the Coulomb energies
+        of the training structures with the initial charges (eV per atom of the element)."""
+        if callable(getattr(self.short_range, "fit_statistics", None)):
+            self.short_range.fit_statistics([graph.within(self.short_range.cutoff) for graph in graphs])
+        counts, energies = [], []
+        for graph in graphs:
+            counts.append(torch.bincount(graph.species, minlength=len(self.species)).double())
+            energies.append(self.coulomb(graph, self.charge_model(graph)).sum().double())
+        solution = torch.linalg.lstsq(torch.stack(counts), torch.stack(energies)[:, None], driver="gelsd").solution
+        self.coulomb_offsets = {e: float(v) for e, v in zip(self.species, solution[:, 0], strict=True)}
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
         output = self.short_range(graph.within(self.short_range.cutoff))

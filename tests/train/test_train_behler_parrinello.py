@@ -32,7 +32,8 @@ def test_behler_parrinello_trains_on_mlearn_li(shared_dir, tmp_path):
         losses = [float(row["train_loss"]) for row in csv.DictReader(handle)]
     assert losses[-1] < 0.5 * losses[0]
     calculator = mlcalc.load_calculator(tmp_path / "run" / "model.pt")
-    assert calculator.model.model.kind == "behler_parrinello"
+    assert isinstance(calculator, mlcalc.BehlerParrinelloCalculator)
+    assert calculator.model.kind == "behler_parrinello"  # saved as itself, not wrapped in ScaleShift
     atoms = structures[0].copy()
     atoms.calc = calculator
     assert abs(atoms.get_potential_energy() - structures[0].get_potential_energy()) / len(atoms) < 0.05
