@@ -166,6 +166,13 @@ class BehlerParrinello(Model):
             g = values[graph.species == index][:, getattr(self, f"columns_{element}")]
             if len(g):
                 statistics = torch.stack([g.min(0).values, g.max(0).values, g.mean(0), g.std(0, correction=0)])
+                constant = torch.nonzero(statistics[1] == statistics[0]).flatten().tolist()
+                if constant:
+                    raise ValueError(
+                        f"symmetry function(s) {constant} of {element} (its column order) take one value over "
+                        "all training structures (e.g. no neighbour pair within their cutoff), so they cannot "
+                        "be scaled: change their parameters or drop them"
+                    )
                 self.statistics(element).copy_(statistics)
 
     def fit_statistics(self, graphs: Sequence[Graph]) -> None:

@@ -216,3 +216,15 @@ def test_bad_input_raises():
     calc = BehlerParrinelloCalculator(make_model())
     with pytest.raises(ValueError, match="does not know element"):
         calc.calculate_batch([bulk("KCl", "rocksalt", a=6.3)])
+
+
+def test_fit_scaling_refuses_constant_symmetry_functions():
+    far = {
+        e: [SymmetryFunction("G2", (e,), 5.0, eta=0.1, rs=0.0), SymmetryFunction("G2", (e,), 1.0, eta=0.1, rs=0.0)]
+        for e in ("Na", "Cl")
+    }  # nothing lies within 1 A: the second function is always zero
+    model = BehlerParrinello(["Na", "Cl"], far, hidden_layers={"Na": [3], "Cl": [3]}, activations=["t", "l"])
+    index = np.full(120, -1)
+    index[[11, 17]] = [0, 1]
+    with pytest.raises(ValueError, match=r"symmetry function\(s\) \[1\] of (Na|Cl) .* take one value"):
+        model.fit_scaling(Graph.from_atoms([nacl(seed=s) for s in range(2)], index, model.cutoff))
