@@ -95,6 +95,23 @@ class Graph:
         return Graph(**fields)
 
     @classmethod
+    def concatenate(cls, graphs: Sequence[Graph]) -> Graph:
+        """One graph of several: structures stacked, edge indices offset per structure."""
+        sizes = torch.tensor([len(graph.positions) for graph in graphs])
+        offsets = (torch.cumsum(sizes, 0) - sizes).tolist()
+        structures = torch.tensor([graph.n_structures for graph in graphs])
+        batch_offsets = (torch.cumsum(structures, 0) - structures).tolist()
+        return cls(
+            positions=torch.cat([g.positions for g in graphs]),
+            species=torch.cat([g.species for g in graphs]),
+            cell=torch.cat([g.cell for g in graphs]),
+            pbc=torch.cat([g.pbc for g in graphs]),
+            batch=torch.cat([g.batch + o for g, o in zip(graphs, batch_offsets, strict=True)]),
+            edge_index=torch.cat([g.edge_index + o for g, o in zip(graphs, offsets, strict=True)], dim=1),
+            shifts=torch.cat([g.shifts for g in graphs]),
+        )
+
+    @classmethod
     def from_atoms(
         cls,
         structures: Sequence[Atoms],
@@ -114,28 +131,23 @@ class Graph:
             neighbor_backend: see :func:`mlcalc.neighbors.neighbor_list`.
         """
         device = torch.device(device)
-        positions, species, cells, pbcs, batch, edges, shifts = [], [], [], [], [], [], []
-        offset = 0
-        for index, atoms in enumerate(structures):
-            atoms_positions = torch.as_tensor(atoms.positions, dtype=torch.float64, device=device)
-            cell = np.asarray(atoms.cell.array, dtype=np.float64)
-            i, j, s = neighbor_list(atoms_positions, cell, atoms.pbc, cutoff, backend=neighbor_backend)
-            positions.append(atoms_positions)
-            species.append(torch.as_tensor(species_index[atoms.numbers], dtype=torch.int64))
-            cells.append(torch.as_tensor(cell))
-            pbcs.append(torch.as_tensor(atoms.pbc, dtype=torch.bool))
-            batch.append(torch.full((len(atoms),), index, dtype=torch.int64))
-            edges.append(torch.stack([i, j]).to(device) + offset)
-            shifts.append(s.to(device))
-            offset += len(atoms)
-        return Graph(
-            positions=torch.cat(positions).to(dtype),
-            species=torch.cat(species).to(device),
-            cell=torch.stack(cells).to(device=device, dtype=dtype),
-            pbc=torch.stack(pbcs).to(device),
-            batch=torch.cat(batch).to(device),
-            edge_index=torch.cat(edges, dim=1),
-            shifts=torch.cat(shifts).to(dtype),
+        return cls.concatenate(
+            [cls._from_one(atoms, species_index, cutoff, neighbor_backend, device, dtype) for atoms in structures]
+        )
+
+    @classmethod
+    def _from_one(cls, atoms, species_index, cutoff, neighbor_backend, device, dtype) -> Graph:
+        positions = torch.as_tensor(atoms.positions, dtype=torch.float64, device=device)
+        cell = np.asarray(atoms.cell.array, dtype=np.float64)
+        i, j, shifts = neighbor_list(positions, cell, atoms.pbc, cutoff, backend=neighbor_backend)
+        return cls(
+            positions=positions.to(dtype),
+            species=torch.as_tensor(species_index[atoms.numbers], dtype=torch.int64, device=device),
+            cell=torch.as_tensor(cell, dtype=dtype, device=device)[None],
+            pbc=torch.as_tensor(atoms.pbc, dtype=torch.bool, device=device)[None],
+            batch=torch.zeros(len(atoms), dtype=torch.int64, device=device),
+            edge_index=torch.stack([i, j]).to(device),
+            shifts=shifts.to(device=device, dtype=dtype),
         )
 
 

@@ -177,9 +177,7 @@ class BehlerParrinello(Model):
 
     def fit_statistics(self, graphs: Sequence[Graph]) -> None:
         """The trainer's protocol (``docs/training.md``): :meth:`fit_scaling` over the training structures."""
-        from mlcalc.train.data import concatenate
-
-        self.fit_scaling(concatenate(graphs))
+        self.fit_scaling(Graph.concatenate(graphs))
 
     @torch.no_grad()
     def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:

@@ -147,24 +147,9 @@ def _labels(atoms: Atoms, dtype: torch.dtype, device: torch.device | str) -> dic
     )
 
 
-def concatenate(graphs: Sequence[Graph]) -> Graph:
-    """One graph of several (edge indices offset per structure)."""
-    sizes = torch.tensor([len(graph.positions) for graph in graphs])
-    offsets = torch.cumsum(sizes, 0) - sizes
-    return Graph(
-        positions=torch.cat([g.positions for g in graphs]),
-        species=torch.cat([g.species for g in graphs]),
-        cell=torch.cat([g.cell for g in graphs]),
-        pbc=torch.cat([g.pbc for g in graphs]),
-        batch=torch.repeat_interleave(torch.arange(len(graphs)), sizes).to(graphs[0].positions.device),
-        edge_index=torch.cat([g.edge_index + int(o) for g, o in zip(graphs, offsets, strict=True)], dim=1),
-        shifts=torch.cat([g.shifts for g in graphs]),
-    )
-
-
 def collate(samples: Sequence[Sample]) -> Batch:
     """Concatenate samples into one batch graph with masked labels."""
-    graph = concatenate([sample.graph for sample in samples])
+    graph = Graph.concatenate([sample.graph for sample in samples])
     first = graph.positions
     forces = [s.forces if s.forces is not None else torch.zeros_like(s.graph.positions) for s in samples]
     stress = [s.stress if s.stress is not None else first.new_zeros(1, 3, 3) for s in samples]

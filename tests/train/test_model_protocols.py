@@ -17,12 +17,13 @@ from ase.neighborlist import neighbor_list
 
 import mlcalc
 from mlcalc import AllegroCalculator, BehlerParrinelloCalculator, CoulombBuckinghamCalculator, EwaldNNPCalculator
+from mlcalc.graph import Graph
 from mlcalc.models import Allegro, BehlerParrinello
 from mlcalc.models.ewald_nnp import EwaldNNP
 from mlcalc.models.pair import Buckingham
 from mlcalc.models.scale_shift import ScaleShift
 from mlcalc.train import train
-from mlcalc.train.data import concatenate, make_samples
+from mlcalc.train.data import make_samples
 
 SPECIES = ["Cl", "Na"]
 CUTOFF = 5.0
@@ -83,7 +84,7 @@ def nacl_files(tmp_path_factory):
 
 
 def _graph(structures, cutoff: float = 6.0):
-    return concatenate([s.graph for s in make_samples(structures, SPECIES, cutoff)])
+    return Graph.concatenate([s.graph for s in make_samples(structures, SPECIES, cutoff)])
 
 
 def _energies(model, graph) -> torch.Tensor:
@@ -124,7 +125,7 @@ def test_ewald_scales_the_short_range_part_only(short_range):
     expected = ewald(ScaleShift(copy.deepcopy(model.short_range), shifted, SCALE))
     expected.charge_model.load_state_dict(model.charge_model.state_dict())
     model.absorb_energy_offsets(SCALE, REFERENCE)
-    graph = concatenate(graphs)
+    graph = Graph.concatenate(graphs)
     assert torch.allclose(_energies(model, graph), _energies(expected, graph), rtol=0, atol=1e-10)
 
 
@@ -151,12 +152,12 @@ def test_behler_parrinello_remaps_species_with_its_functions():
     structures = nacl_structures(2, seed=1)
     reference = model(_graph(structures, CUTOFF))["energies"]
     swapped = model.remap_species(["Na", "Cl"])
-    graph = concatenate([s.graph for s in make_samples(structures, ["Na", "Cl"], CUTOFF)])
+    graph = Graph.concatenate([s.graph for s in make_samples(structures, ["Na", "Cl"], CUTOFF)])
     assert torch.allclose(swapped(graph)["energies"], reference, rtol=0, atol=1e-12)
     potassium = model.remap_species(["Cl", "K"], {"K": "Na"})
     for atoms in structures:
         atoms.symbols = ["K" if s == "Na" else s for s in atoms.get_chemical_symbols()]
-    graph = concatenate([s.graph for s in make_samples(structures, ["Cl", "K"], CUTOFF)])
+    graph = Graph.concatenate([s.graph for s in make_samples(structures, ["Cl", "K"], CUTOFF)])
     assert torch.allclose(potassium(graph)["energies"], reference, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="one-to-one"):
         model.remap_species(["Cl", "Na", "K"], {"K": "Na"})

@@ -8,9 +8,10 @@ import ase.io
 import pytest
 
 import mlcalc
+from mlcalc.graph import Graph
 from mlcalc.models import BehlerParrinello
 from mlcalc.train import train
-from mlcalc.train.data import concatenate, make_samples, read_structures
+from mlcalc.train.data import make_samples, read_structures
 
 G2 = [{"kind": "G2", "neighbors": ["Li"], "rc": 5.2, "eta": eta, "rs": 0.0} for eta in (0.05, 0.2, 0.8)]
 G4 = [{"kind": "G4", "neighbors": ["Li", "Li"], "rc": 5.2, "eta": 0.01, "zeta": 1, "lambda_": lam} for lam in (-1, 1)]
@@ -21,7 +22,7 @@ def test_behler_parrinello_trains_on_mlearn_li(shared_dir, tmp_path):
     structures = read_structures(shared_dir / "data" / "mlearn" / "Li" / "test.json")[::3][:12]
     ase.io.write(tmp_path / "li.extxyz", structures)
     network = BehlerParrinello(["Li"], {"Li": G2 + G4}, hidden_layers=[16, 16], activations="ttl", scaling="scale")
-    network.fit_scaling(concatenate([s.graph for s in make_samples(structures, ["Li"], network.cutoff)]))
+    network.fit_scaling(Graph.concatenate([s.graph for s in make_samples(structures, ["Li"], network.cutoff)]))
     config = {
         "data": {"train": str(tmp_path / "li.extxyz"), "split": {"validation": 0.2}},
         "training": {"epochs": 12, "batch_size": 2, "optimizer": {"lr": 0.005}},
