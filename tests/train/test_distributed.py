@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import torch
-from conftest import base_config, subprocess_env, write_training_script
 
 from mlcalc.train import train
+from tests.train.conftest import base_config, subprocess_env, write_training_script
 
 
 def test_two_worker_run_equals_a_single_process_run(tmp_path, morse_file):

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import base_config, subprocess_env, write_training_script
 
 import mlcalc
 from mlcalc.train import train
 from mlcalc.train.data import read_structures, split_indices
+from tests.train.conftest import base_config, subprocess_env, write_training_script
 
 
 def rows(directory: Path) -> list[dict]:

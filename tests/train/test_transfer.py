@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import base_config
 from radial_model import RadialPair, morse_structures
 
 import mlcalc
@@ -13,6 +12,7 @@ from mlcalc.graph import Graph
 from mlcalc.models.base import Model
 from mlcalc.train import train
 from mlcalc.train.transfer import freeze, remap_species
+from tests.train.conftest import base_config
 
 
 class ElementNets(Model):
