@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from mlcalc.graph import Graph
+from mlcalc.nn.mlp import MLP
 
 
 class ElementCharges(torch.nn.Module):
@@ -98,12 +99,7 @@ class EnvironmentCharges(torch.nn.Module):
         self.register_buffer("centres", centres)
         self.register_buffer("eta", torch.tensor(1.0 / (centres[1] - centres[0]).item() ** 2, dtype=torch.float64))
         n_species = len(self.species)
-        widths = [n_species * (self.n_radial + 1), *self.hidden]
-        layers: list[torch.nn.Module] = []
-        for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [torch.nn.Linear(width_in, width_out, dtype=torch.float64), torch.nn.Tanh()]
-        layers.append(torch.nn.Linear(widths[-1], 1, dtype=torch.float64))
-        self.network = torch.nn.Sequential(*layers)
+        self.network = MLP([n_species * (self.n_radial + 1), *self.hidden, 1], activation="tanh").double()
 
     def config(self) -> dict[str, Any]:
         return dict(
