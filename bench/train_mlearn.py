@@ -1,13 +1,15 @@
-"""Train Behler-Parrinello models on the mlearn training sets and measure test errors.
+"""Train Behler-Parrinello and Allegro models on the mlearn training sets; measure test errors.
 
-For each element, the symmetry functions, network shape and symmetry-function scaling
-statistics are those of the published mlearn n2p2 model (``<mlearn>/<El>/nnp``); the
-network weights are re-initialised at random and trained with ``mlcalc.train`` (Adam,
-defaults of ``docs/training.md`` unless given below) on ``training.json`` (10 % held out,
+Behler-Parrinello (``--model bp``): for each element the symmetry functions, network
+shape and symmetry-function scaling statistics are those of the published mlearn n2p2
+model (``<mlearn>/<El>/nnp``); the weights are re-initialised at random. Allegro
+(``--model allegro``): one architecture for every element (``ALLEGRO`` below) with the
+n2p2 model's cutoff. Both are trained with ``mlcalc.train`` and the family's
+``training_defaults`` (nothing per element) on ``training.json`` (10 % held out,
 stratified by group, for validation), then evaluated on ``test.json``.
 
-    python bench/train_mlearn.py --elements Li --epochs 40 --threads 1
-    python bench/train_mlearn.py --elements Li --epochs 80 --resume   # extend the same run
+    python bench/train_mlearn.py --model bp --elements Li --epochs 100
+    python bench/train_mlearn.py --model bp --elements Li --epochs 200 --resume  # extend the run
 
 prints a table of test MAE (energy meV/atom, force eV/A) beside the published n2p2
 (NNP), GAP and MTP numbers of Zuo et al. (2020), and writes the runs to ``--runs``.
@@ -26,7 +28,7 @@ from pathlib import Path
 import torch
 
 from mlcalc.io.n2p2 import read_n2p2
-from mlcalc.models.behler_parrinello import BehlerParrinello
+from mlcalc.models import Allegro, BehlerParrinello, Model
 from mlcalc.train import train
 
 SHARED = Path(os.environ.get("MLCALC_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -36,61 +38,89 @@ REFERENCE = {
     "GAP": {"Li": (0.49, 0.01), "Mo": (2.24, 0.09), "Si": (2.91, 0.07)},
     "MTP": {"Li": (0.49, 0.01), "Mo": (2.83, 0.09), "Si": (2.21, 0.06)},
 }
+#: A small Allegro (sized for CPU training) used for every element.
+ALLEGRO = dict(
+    n_layers=2, latent_dim=32, channels=8, l_max=1, two_body_hidden=(32,), latent_hidden=(32,), readout_hidden=(16,)
+)
 
 
-def fresh_network(element: str) -> BehlerParrinello:
+def published_n2p2(element: str) -> BehlerParrinello:
+    return read_n2p2(SHARED / "data" / "mlearn" / element / "nnp", length_unit="bohr", energy_unit="hartree")
+
+
+def fresh_bp(element: str) -> BehlerParrinello:
     """The published n2p2 architecture and scaling, with new random weights and no offsets."""
-    published = read_n2p2(SHARED / "data" / "mlearn" / element / "nnp", length_unit="bohr", energy_unit="hartree")
-    config = {**published.config(), "energy_scale": 1.0, "min_distance": None}
-    network = BehlerParrinello(**config)
+    published = published_n2p2(element)
+    network = BehlerParrinello(**{**published.config(), "energy_scale": 1.0, "min_distance": None})
     with torch.no_grad():
         for e in network.species:
             network.statistics(e).copy_(published.statistics(e))
     return network
 
 
-def run(element: str, epochs: int, runs: Path, batch_size: int, lr: float, resume: bool) -> dict:
+def fresh_allegro(element: str) -> Allegro:
+    return Allegro([element], cutoff=published_n2p2(element).cutoff, **ALLEGRO)
+
+
+FAMILIES = {"bp": fresh_bp, "allegro": fresh_allegro}
+
+
+def run(family: str, element: str, epochs: int, runs: Path, options: dict, resume: bool) -> dict:
     data = SHARED / "data" / "mlearn" / element
+    directory = runs / f"{family}-{element}"
     config = {
         "data": {
             "train": str(data / "training.json"),
             "test": str(data / "test.json"),
             "split": {"validation": 0.1, "group_key": "group"},
         },
-        "training": {"epochs": epochs, "batch_size": batch_size, "optimizer": {"lr": lr}},
-        "output": {"directory": str(runs / f"bp-{element}"), "progress": True},
+        "training": {"epochs": epochs, **options},
+        "output": {"directory": str(directory), "progress": True},
     }
+    torch.manual_seed(0)
+    model: Model = FAMILIES[family](element)
     started = time.perf_counter()
-    results = train(config, model=fresh_network(element), resume=resume)
-    with open(runs / f"bp-{element}" / "metrics.csv") as handle:
+    results = train(config, model=model, resume=resume)
+    with open(directory / "metrics.csv") as handle:
         epoch_seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
-    return {"element": element, "seconds": time.perf_counter() - started, "train_seconds": epoch_seconds, **results}
+    return {
+        "model": family,
+        "element": element,
+        "seconds": time.perf_counter() - started,
+        "train_seconds": epoch_seconds,
+        "options": options,
+        **results,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(FAMILIES), default="bp")
     parser.add_argument("--elements", nargs="+", default=["Li", "Mo", "Si"])
     parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--dtype", choices=["float32", "float64"], help="default: the family's")
+    parser.add_argument("--lr", type=float, help="default: the family's")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=Path, default=Path("runs/mlearn"))
     parser.add_argument("--resume", action="store_true", help="continue (or extend to --epochs) the runs in --runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    options: dict = {"dtype": args.dtype} if args.dtype else {}
+    if args.lr:
+        options["optimizer"] = {"lr": args.lr}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {args.threads}")
-    print("| element | epochs | epoch time, sum (s) | E MAE (meV/atom) | F MAE (eV/A) | NNP | GAP | MTP |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | element | epochs | epoch time, sum (s) | E MAE (meV/atom) | F MAE (eV/A) | NNP | GAP | MTP |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for element in args.elements:
-        result = run(element, args.epochs, args.runs, args.batch_size, args.lr, args.resume)
+        result = run(args.model, element, args.epochs, args.runs, options, args.resume)
         test = result["test"]
         refs = " | ".join(f"{REFERENCE[m][element][0]} / {REFERENCE[m][element][1]}" for m in ("NNP", "GAP", "MTP"))
         print(
-            f"| {element} | {result['epochs']} | {result['train_seconds']:.0f} | {1000 * test['energy_mae']:.2f} | "
-            f"{test['forces_mae']:.3f} | {refs} |",
+            f"| {args.model} | {element} | {result['epochs']} | {result['train_seconds']:.0f} | "
+            f"{1000 * test['energy_mae']:.2f} | {test['forces_mae']:.3f} | {refs} |",
             flush=True,
         )
-        (args.runs / f"bp-{element}" / "bench.json").write_text(json.dumps(result, indent=2))
+        (args.runs / f"{args.model}-{element}" / "bench.json").write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

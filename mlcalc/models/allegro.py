@@ -34,7 +34,7 @@ import torch
 from e3nn import o3
 
 from mlcalc.graph import Graph
-from mlcalc.models.base import Model
+from mlcalc.models.base import LEARNED_FAMILY_TRAINING, Model
 from mlcalc.nn import MLP, BesselBasis, PolynomialEnvelope
 from mlcalc.nn.tensor_product import ChannelwiseTensorProduct, Irrep, couples, spherical_harmonic_irreps
 
@@ -82,6 +82,7 @@ class Allegro(Model):
     """
 
     kind = "allegro"
+    training_defaults = LEARNED_FAMILY_TRAINING
 
     def __init__(
         self,

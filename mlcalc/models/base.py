@@ -24,6 +24,14 @@ from mlcalc.graph import Graph
 
 MODEL_KINDS: dict[str, type[Model]] = {}
 
+#: ``training_defaults`` of the learned families (see ``mlcalc.train.config``). Losses are
+#: ``w_E MSE(E/N) + w_F MSE(F)`` in eV/atom and eV/A: with 100 : 1 the two terms balance
+#: near an energy RMSE of 1-3 meV/atom against a force RMSE of 0.01-0.03 eV/A, the range
+#: good potentials reach; with 1 : 1 the energy term is ~100x smaller and energies lag.
+LEARNED_FAMILY_TRAINING: dict[str, Any] = {
+    "training": {"loss": {"energy": 100.0, "forces": 1.0}, "scheduler": {"patience": 10}},
+}
+
 
 class Model(torch.nn.Module):
     """Base class of mlcalc models.
@@ -39,6 +47,8 @@ class Model(torch.nn.Module):
     min_distance: float | None = None
     #: Names of extra outputs that hold one value per structure (the rest are per atom).
     per_structure_outputs: ClassVar[tuple[str, ...]] = ()
+    #: Training options that suit the family, under the user's (``mlcalc.train.config``).
+    training_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

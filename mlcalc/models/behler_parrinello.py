@@ -31,7 +31,7 @@ import torch
 
 from mlcalc.descriptors.symmetry_functions import SymmetryFunction, SymmetryFunctions
 from mlcalc.graph import Graph
-from mlcalc.models.base import Model
+from mlcalc.models.base import LEARNED_FAMILY_TRAINING, Model
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "l": lambda x: x,
@@ -92,6 +92,7 @@ class BehlerParrinello(Model):
     """
 
     kind = "behler_parrinello"
+    training_defaults = LEARNED_FAMILY_TRAINING
     per_structure_outputs = ("extrapolations",)
 
     def __init__(

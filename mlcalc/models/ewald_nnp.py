@@ -30,7 +30,7 @@ import torch
 from mlcalc.graph import Graph
 from mlcalc.long_range import Electrostatics
 from mlcalc.long_range.charges import ElementCharges, EnvironmentCharges, build_charge_model
-from mlcalc.models.base import Model, build_model
+from mlcalc.models.base import LEARNED_FAMILY_TRAINING, Model, build_model
 from mlcalc.models.scale_shift import ScaleShift
 
 
@@ -50,6 +50,7 @@ class EwaldNNP(Model):
     """
 
     kind = "ewald_nnp"
+    training_defaults = LEARNED_FAMILY_TRAINING
 
     def __init__(
         self,

@@ -94,6 +94,15 @@ def _merge(target: dict[str, Any], update: Mapping[str, Any], where: tuple[str, 
             target[key] = copy.deepcopy(value)
 
 
+def model_kind(config: Mapping[str, Any]) -> str | None:
+    """The kind of the model a configuration trains: ``model.kind``, else that of ``transfer.from``'s file."""
+    from mlcalc.io.model_file import read_payload
+
+    kind = (config.get("model") or {}).get("kind")
+    source = (config.get("transfer") or {}).get("from")
+    return read_payload(source)["kind"] if source and not kind else kind
+
+
 def family_defaults(kind: str | None) -> dict[str, Any]:
     """The ``training_defaults`` of a registered model kind (empty if it has none)."""
     from mlcalc.models import MODEL_KINDS

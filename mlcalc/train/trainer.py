@@ -52,7 +52,7 @@ from mlcalc.models import MODEL_KINDS, Model, build_model
 from mlcalc.models.scale_shift import ScaleShift
 from mlcalc.train import distributed
 from mlcalc.train.checkpoint import load_checkpoint, save_checkpoint, write_text_atomic
-from mlcalc.train.config import family_defaults, load_config, resolve
+from mlcalc.train.config import family_defaults, load_config, model_kind, resolve
 from mlcalc.train.data import Batch, Sample, collate, make_samples, read_structures, split_indices
 from mlcalc.train.ema import EMA
 from mlcalc.train.loss import LossWeights, error_sums, loss_from_sums, metrics_from_sums, residuals
@@ -88,8 +88,7 @@ class Trainer:
             if user.get("model"):
                 raise ValueError("give the model either in the configuration or as model=, not both")
             user["model"] = {"kind": model.kind, **model.config()}
-        kind = (user.get("model") or {}).get("kind")
-        self.config = resolve(user, family_defaults(kind))
+        self.config = resolve(user, family_defaults(model_kind(user)))
         options = self.config["training"]
         self.directory = Path(self.config["output"]["directory"])
         self.dtype = DTYPES[options["dtype"]]

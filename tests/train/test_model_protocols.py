@@ -23,6 +23,7 @@ from mlcalc.models.ewald_nnp import EwaldNNP
 from mlcalc.models.pair import Buckingham
 from mlcalc.models.scale_shift import ScaleShift
 from mlcalc.train import train
+from mlcalc.train.config import family_defaults, model_kind, resolve
 from mlcalc.train.data import make_samples
 
 SPECIES = ["Cl", "Na"]
@@ -185,3 +186,14 @@ def test_trained_file_is_its_own_family_and_reproduces_the_metrics(kind, nacl_fi
     reported = json.loads((tmp_path / "metrics.json").read_text())["test"]
     assert energy == pytest.approx(reported["energy_mae"], rel=1e-9)
     assert forces == pytest.approx(reported["forces_mae"], rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["behler_parrinello", "allegro", "ewald_nnp"])
+def test_learned_families_weight_the_energy_up_and_fine_tuning_keeps_their_defaults(kind, tmp_path):
+    fresh = {"data": {"train": "labels.extxyz"}, "model": {"kind": kind}}
+    assert resolve(fresh, family_defaults(model_kind(fresh)))["training"]["loss"] == {"energy": 100.0, "forces": 1.0}
+    mlcalc.save(BUILD[kind](), tmp_path / "model.pt")
+    fine_tune = {"data": {"train": "labels.extxyz"}, "transfer": {"from": str(tmp_path / "model.pt")}}
+    assert model_kind(fine_tune) == kind
+    mine = {**fine_tune, "training": {"loss": {"energy": 1.0, "forces": 10.0}}}
+    assert resolve(mine, family_defaults(model_kind(mine)))["training"]["loss"] == {"energy": 1.0, "forces": 10.0}
