@@ -14,9 +14,10 @@ labels: the mlearn DFT energies and forces of the same structures.
 
     python bench/si_transfer.py --runs runs/si_transfer
 
-prints the table of test MAE (energy meV/atom, force eV/A) and writes it to
-``<runs>/table.md``. Smaller subsets get more epochs (``--epochs``) so every run sees a
-similar number of structures; fine-tuning and training from scratch get the same.
+prints the table of test MAE (energy meV/atom, force eV/A), writes it to
+``<runs>/table.md`` and plots both against the subset size (``<runs>/si_transfer.png``).
+Smaller subsets get more epochs (``--epochs``) so every run sees a similar number of
+structures; fine-tuning and training from scratch get the same.
 """
 
 from __future__ import annotations
@@ -88,6 +89,29 @@ def fit(directory: Path, train_file: Path, validation_file: Path, epochs: int, d
     return {**results["test"], "seconds": time.perf_counter() - started}
 
 
+def plot(results: dict, sizes: list[int], pool: int, path: Path) -> None:
+    """Test MAE against the number of DFT training structures, from scratch and fine-tuned."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    counts = [size or pool for size in sizes]
+    for how, marker in (("scratch", "o"), ("fine-tuned", "s")):
+        for axis, key, scale in ((axes[0], "energy_mae", 1000), (axes[1], "forces_mae", 1)):
+            axis.plot(counts, [scale * results[f"{how}_{size}"][key] for size in sizes], marker=marker, label=how)
+    for axis, label in zip(axes, ("test energy MAE (meV/atom)", "test force MAE (eV/A)"), strict=True):
+        axis.set(xscale="log", xlabel="DFT training structures (mlearn Si)", ylabel=label)
+        axis.set_xticks(counts, [str(count) for count in counts], minor=False)
+        axis.minorticks_off()
+        axis.legend()
+    figure.suptitle("Pre-trained on Stillinger-Weber labels vs from scratch")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/si_transfer"))
@@ -124,6 +148,7 @@ def main() -> None:
     print(table)
     (args.runs / "table.md").write_text(table + "\n")
     (args.runs / "results.json").write_text(json.dumps(results, indent=2))
+    plot(results, args.sizes, pool, args.runs / "si_transfer.png")
 
 
 if __name__ == "__main__":
