@@ -6,6 +6,7 @@ import csv
 
 import ase.io
 import pytest
+import torch
 
 import mlcalc
 from mlcalc.graph import Graph
@@ -21,6 +22,7 @@ G4 = [{"kind": "G4", "neighbors": ["Li", "Li"], "rc": 5.2, "eta": 0.01, "zeta": 
 def test_behler_parrinello_trains_on_mlearn_li(shared_dir, tmp_path):
     structures = read_structures(shared_dir / "data" / "mlearn" / "Li" / "test.json")[::3][:12]
     ase.io.write(tmp_path / "li.extxyz", structures)
+    torch.manual_seed(0)  # the network's initial weights
     network = BehlerParrinello(["Li"], {"Li": G2 + G4}, hidden_layers=[16, 16], activations="ttl", scaling="scale")
     network.fit_scaling(Graph.concatenate([s.graph for s in make_samples(structures, ["Li"], network.cutoff)]))
     config = {
