@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--dtype", choices=["float32", "float64"], help="default: the family's")
     parser.add_argument("--lr", type=float, help="default: the family's")
+    parser.add_argument("--decay-epochs", type=float, help="exponential schedule lr0 * 0.1^(epoch / this)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=Path, default=Path("runs/mlearn"))
     parser.add_argument("--resume", action="store_true", help="continue (or extend to --epochs) the runs in --runs")
@@ -108,6 +109,8 @@ def main() -> None:
     options: dict = {"dtype": args.dtype} if args.dtype else {}
     if args.lr:
         options["optimizer"] = {"lr": args.lr}
+    if args.decay_epochs:
+        options["scheduler"] = {"name": "exponential", "decay_epochs": args.decay_epochs}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {args.threads}")
     print("| model | element | epochs | epoch time, sum (s) | E MAE (meV/atom) | F MAE (eV/A) | NNP | GAP | MTP |")
     print("|---|---|---|---|---|---|---|---|---|")
