@@ -169,9 +169,9 @@ class BehlerParrinello(Model):
                 statistics = torch.stack([g.min(0).values, g.max(0).values, g.mean(0), g.std(0, correction=0)])
                 constant = torch.nonzero(statistics[1] == statistics[0]).flatten().tolist()
                 if constant:
-                    underflow = " or, in float32, values below 1e-38 that round to 0: train in float64" * (
-                        g.dtype == torch.float32
-                    )
+                    underflow = ""
+                    if g.dtype == torch.float32:
+                        underflow = " or, in float32, values below 1e-38 that round to 0: train in float64"
                     raise ValueError(
                         f"symmetry function(s) {constant} of {element} (its column order) take one value over "
                         f"all training structures (e.g. no neighbour pair within their cutoff{underflow}), so "

@@ -226,5 +226,8 @@ def test_fit_scaling_refuses_constant_symmetry_functions():
     model = BehlerParrinello(["Na", "Cl"], far, hidden_layers={"Na": [3], "Cl": [3]}, activations=["t", "l"])
     index = np.full(120, -1)
     index[[11, 17]] = [0, 1]
+    graph = Graph.from_atoms([nacl(seed=s) for s in range(2)], index, model.cutoff)
     with pytest.raises(ValueError, match=r"symmetry function\(s\) \[1\] of (Na|Cl) .* take one value"):
-        model.fit_scaling(Graph.from_atoms([nacl(seed=s) for s in range(2)], index, model.cutoff))
+        model.fit_scaling(graph)
+    with pytest.raises(ValueError, match="in float32, values below 1e-38 that round to 0: train in float64"):
+        model.float().fit_scaling(graph.to(dtype=torch.float32))
