@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import read, write
+from ase.io import write
 from matscipy.calculators.manybody import Manybody
 from matscipy.calculators.manybody.explicit_forms import StillingerWeber
 from matscipy.calculators.manybody.explicit_forms.stillinger_weber import Stillinger_Weber_PRB_31_5262_Si
@@ -44,18 +44,20 @@ from mlcalc.train.data import split_indices
 
 def stillinger_weber_labels(structures: list) -> list:
     """Copies of ``structures`` labelled with Stillinger-Weber energies and forces (eV, eV/A)."""
+    potential = Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
     labelled = []
     for atoms in structures:
         copy = atoms.copy()
-        copy.calc = Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
+        copy.calc = potential
         energy, forces = copy.get_potential_energy(), copy.get_forces()
         copy.calc = SinglePointCalculator(copy, energy=energy, free_energy=energy, forces=forces)
         labelled.append(copy)
     return labelled
 
 
-def write_sets(runs: Path, sizes: list[int], seed: int) -> dict[str, Path]:
-    """extxyz files: validation, the nested DFT subsets (0: all) and the Stillinger-Weber sets."""
+def write_sets(runs: Path, sizes: list[int], seed: int) -> tuple[dict[str, Path], int]:
+    """extxyz files (validation, the nested DFT subsets (0: all) and the Stillinger-Weber sets)
+    and the number of structures the subsets are drawn from."""
     structures = read_mlearn(SHARED / "data" / "mlearn" / "Si" / "training.json")
     pool, validation, _ = split_indices(structures, [0.9, 0.1, 0.0], seed=seed, group_key="group")
     order = np.random.default_rng(seed).permutation(pool)
@@ -69,7 +71,7 @@ def write_sets(runs: Path, sizes: list[int], seed: int) -> dict[str, Path]:
     for name, part in sets.items():
         files[name] = runs / f"{name}.extxyz"
         write(files[name], part)
-    return files
+    return files, len(pool)
 
 
 def fit(directory: Path, train_file: Path, validation_file: Path, epochs: int, dtype: str, **extra) -> dict:
@@ -124,8 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.runs.mkdir(parents=True, exist_ok=True)
-    files = write_sets(args.runs, args.sizes, args.seed)
-    pool = len(read(files["sw_train"], ":"))
+    files, pool = write_sets(args.runs, args.sizes, args.seed)
     pretrained = args.runs / "pretrain_sw"
     pre = fit(pretrained, files["sw_train"], files["sw_validation"], args.pretrain_epochs, args.dtype)
     rows = [f"| pre-training (SW labels, {pool} structures) | {args.pretrain_epochs} | - | - | {pre['seconds']:.0f} |"]
