@@ -20,11 +20,11 @@ from :func:`mlcalc.evaluate.evaluate`, and learned charges get their gradients.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
 import torch
-import torchpme
 from ase.units import Bohr, Hartree
 
 from mlcalc.graph import Graph
@@ -67,8 +67,10 @@ class Electrostatics(torch.nn.Module):
                 stacklevel=2,
             )
         self.accuracy, self.method, self.boundary = float(accuracy), method, boundary
+        import torchpme  # here, not at import: torch-pme loads metatensor and torch._dynamo (seconds)
+
         smearing = self.parameters_.smearing
-        half_sphere = _HalfSphereCoulomb(smearing=smearing, prefactor=COULOMB_CONSTANT)
+        half_sphere = _half_sphere_coulomb()(smearing=smearing, prefactor=COULOMB_CONSTANT)
         self.ewald = torchpme.EwaldCalculator(half_sphere, lr_wavelength=1.0, full_neighbor_list=True)
         self.pme = torchpme.PMECalculator(
             torchpme.CoulombPotential(smearing=smearing, prefactor=COULOMB_CONSTANT),
@@ -155,12 +157,18 @@ class Electrostatics(torch.nn.Module):
         )
 
 
-class _HalfSphereCoulomb(torchpme.CoulombPotential):
+@functools.cache
+def _half_sphere_coulomb() -> type:
     """torch-pme's Coulomb kernel doubled in k space, for Ewald sums over half the k-sphere
-    (``ewald_kvectors(..., half=True)``): half the work for the same sum."""
+    (``ewald_kvectors(..., half=True)``): half the work for the same sum. A class made on
+    first use, so that importing this module does not import torch-pme."""
+    import torchpme
 
-    def lr_from_k_sq(self, k_sq: torch.Tensor) -> torch.Tensor:
-        return 2.0 * super().lr_from_k_sq(k_sq)
+    class HalfSphereCoulomb(torchpme.CoulombPotential):
+        def lr_from_k_sq(self, k_sq: torch.Tensor) -> torch.Tensor:
+            return 2.0 * super().lr_from_k_sq(k_sq)
+
+    return HalfSphereCoulomb
 
 
 def _direct(positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:

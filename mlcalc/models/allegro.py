@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from e3nn import o3
 
 from mlcalc.graph import Graph
 from mlcalc.models.base import LEARNED_FAMILY_TRAINING, Model
@@ -209,6 +208,8 @@ class Allegro(Model):
         n_species = len(self.species)
         onehot = torch.nn.functional.one_hot(torch.stack([si, sj], dim=1), n_species).flatten(1).to(r.dtype)
         x = self.two_body(torch.cat([onehot, u * self.radial(r)], dim=1)) * u
+        from e3nn import o3  # here, not at import: e3nn loads torch._dynamo (seconds)
+
         harmonics = o3.spherical_harmonics(list(range(self.l_max + 1)), vectors, True, normalization="component")
         tensors = (self.embed(x).unflatten(1, (self.channels, -1)) @ self.expand_l) * harmonics.unsqueeze(1)
         for layer in self.layers:
