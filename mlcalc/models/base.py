@@ -15,11 +15,14 @@ arguments that rebuild it; with the state dict that is all a model file holds
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
+from mlcalc.errors import UserError
 from mlcalc.graph import Graph
 
 MODEL_KINDS: dict[str, type[Model]] = {}
@@ -82,4 +85,20 @@ def build_model(kind: str, config: dict[str, Any]) -> Model:
 
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; this mlcalc knows {sorted(MODEL_KINDS)}")
+    _check_options(kind, config)
     return MODEL_KINDS[kind](**config)
+
+
+def _check_options(kind: str, config: dict[str, Any]) -> None:
+    """Unknown keyword arguments name themselves, the closest valid one and all valid ones."""
+    parameters = inspect.signature(MODEL_KINDS[kind]).parameters
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return
+    unknown = [name for name in config if name not in parameters]
+    if unknown:
+        close = [match for name in unknown for match in difflib.get_close_matches(name, parameters, n=1)]
+        guess = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UserError(
+            f"unknown {kind} model option(s) {', '.join(unknown)}{guess}",
+            fix=f"the valid ones are {', '.join(parameters)}",
+        )
