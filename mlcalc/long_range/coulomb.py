@@ -1,6 +1,6 @@
 """Coulomb energy of point charges: Ewald or PME (torch-pme) in cells, a direct sum in vacuum.
 
-For charges ``q_i`` (e) at ``r_i`` (Angstrom) the energy (eV) is, SEEDS.md section 5::
+For charges ``q_i`` (e) at ``r_i`` (Angstrom) the energy (eV) is the Ewald sum (Ewald, Ann. Phys. 369, 253 (1921))::
 
     E = 1/2 sum_ij q_i q_j [ sum_m' erfc(kappa |r_ij + mL|)/|r_ij + mL|
                              + (4 pi / V) sum_{k != 0} exp(-k^2 / 4 kappa^2) / k^2 exp(-i k.r_ij) ]

@@ -1,4 +1,4 @@
-"""Allegro: a strictly local, equivariant, edge-based potential (SEEDS.md section 1).
+"""Allegro: a strictly local, equivariant, edge-based potential (Musaelian et al., Nat. Commun. 14, 579 (2023)).
 
 Every ordered pair ``ij`` with ``r_ij < r_c`` carries scalars ``x^{ij}`` (``latent_dim``) and
 equivariant tensors ``V^{ij}_{n,l,p}`` (``channels`` channels ``n``, ``l <= l_max``, parity
@@ -21,7 +21,7 @@ at the cutoff with ``u``. The last layer computes only the scalar paths, the one
 those paths use (irreps of Y_l); the outputs are the same as keeping every path. Energies in eV,
 lengths in Angstrom; forces and stress come from autograd (:mod:`mlcalc.evaluate`).
 
-Hyper-parameters of the CsPb(Br,I)3 model of SEEDS.md are in :data:`SEEDS_CSPBBRI3`.
+Hyper-parameters of an Allegro model of CsPb(Br,I)3 (a Zagreb master's thesis) are in :data:`SEEDS_CSPBBRI3`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from mlcalc.models.base import LEARNED_FAMILY_TRAINING, Model
 from mlcalc.nn import MLP, BesselBasis, PolynomialEnvelope
 from mlcalc.nn.tensor_product import ChannelwiseTensorProduct, Irrep, couples, spherical_harmonic_irreps
 
-#: SEEDS.md section 1, the CsPb(Br,I)3 model: ``Allegro(species, **SEEDS_CSPBBRI3)``.
+#: The CsPb(Br,I)3 model's hyper-parameters: ``Allegro(species, **SEEDS_CSPBBRI3)``.
 #: Two-body MLP [16,128,256,512,1024], latent MLP [1072,1024,1024,1024], output MLP [1024,128,1].
 SEEDS_CSPBBRI3: dict[str, Any] = dict(
     cutoff=9.0,

@@ -1,4 +1,4 @@
-"""Behler-Parrinello high-dimensional neural-network potential (SEEDS.md section 4).
+"""Behler-Parrinello neural-network potential (Behler and Parrinello, Phys. Rev. Lett. 98, 146401 (2007)).
 
 ``E = sum_i E_i``, ``E_i = s * NN_{Z_i}(scale(G_i)) + E0_{Z_i}`` where
 

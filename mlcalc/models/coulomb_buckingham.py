@@ -1,4 +1,4 @@
-"""The classical Coulomb-Buckingham rigid-ion potential (SEEDS.md section 2).
+"""The classical Coulomb-Buckingham rigid-ion potential (Buckingham, Proc. R. Soc. A 168, 264 (1938), plus Coulomb).
 
 For ions with fixed charges ``q_a`` (e) and pair parameters per unordered element pair::
 
@@ -22,7 +22,7 @@ and MD are pushed back out instead of falling in.
 
 Presets (:meth:`CoulombBuckingham.preset`):
 
-- ``"CsPbBrI"``: the CsPb(Br_x I_1-x)3 charges and pair table of SEEDS.md section 2,
+- ``"CsPbBrI"``: the CsPb(Br_x I_1-x)3 charges and pair table of the module's preset (from a Zagreb master's thesis),
   real-space cutoff 9 A.
 - ``"NaCl"``: the Tosi-Fumi rigid-ion potential, M. P. Tosi and F. G. Fumi, J. Phys.
   Chem. Solids 25, 45 (1964): ``phi_ij = b c_ij exp((sigma_i + sigma_j - r) / rho) -

@@ -1,4 +1,4 @@
-"""Ewald-augmented neural network potentials (SEEDS.md section 5).
+"""Ewald-augmented neural network potentials (Artrith, Morawietz and Behler, Phys. Rev. B 83, 153101 (2011)).
 
 ::
 
@@ -11,7 +11,7 @@ its own cutoff; ``E_Coulomb`` is the full Ewald/PME sum of :mod:`mlcalc.long_ran
 a charge model (:mod:`mlcalc.long_range.charges`):
 
 - ``charges="element"``: one trainable charge per element, exactly neutral for a
-  reference formula; for NaCl the single parameter ``theta = q_Na^2`` of seed 004;
+  reference formula; for NaCl the single parameter ``theta = q_Na^2`` (``examples/nacl_ewald``);
 - ``charges="environment"``: per-atom charges from a network on the local environment,
   shifted per structure to the total charge (0 by default).
 

@@ -8,7 +8,7 @@ prefix, regular expressions (``"re:.*layers\\.0\\..*"``). Names are those of
 **Species remapping (the model-level protocol).** :func:`remap_species` returns a model
 for a new element list in which each element takes the weights of a source element:
 itself when the old model knows it, ``source_of[element]`` when given (Si from C, I from
-Cl, Cu from S, seed 001), or a fresh initialisation otherwise (an added element). A
+Cl, Cu from S), or a fresh initialisation otherwise (an added element). A
 model class may define its own ``remap_species(species, source_of) -> Model`` method,
 which is then used; otherwise the generic rule applies, which needs
 

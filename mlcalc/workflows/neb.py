@@ -46,19 +46,19 @@ class NEBResult:
     def plot(self, path: str, title: str = "") -> None:
         """Energy profile along the band as a PNG: the images and ASE's fitted band.
 
-        The curve is :class:`ase.mep.NEBTools`' fit: a cubic between neighbouring images
-        matching their energies and the slopes their forces give along the path (the short
-        tangent lines), as in ASE's own NEB plots.
+        The curve is ASE's NEB fit (:func:`ase.utils.forcecurve.fit_images`, what
+        ``ase.mep.NEBTools`` plots): a cubic between neighbouring images matching their
+        energies and the slopes their forces give along the path (the short tangent lines).
         """
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from ase.mep import NEBTools
+        from ase.utils.forcecurve import fit_images
 
-        fit = NEBTools(self.images).get_fit()
+        fit = fit_images(self.images)
         figure, axis = plt.subplots(figsize=(5, 3.5))
-        axis.plot(fit.fit_path, fit.fit_energies, "-", color="C0", label="fitted band (ASE NEBTools)")
+        axis.plot(fit.fit_path, fit.fit_energies, "-", color="C0", label="fitted band (ASE)")
         for x, y in fit.lines:
             axis.plot(x, y, "-", color="C2", linewidth=0.8)
         axis.plot(fit.path, fit.energies, "o", color="C0", label=f"{len(self.images)} images")
@@ -99,7 +99,8 @@ def neb(
     """Relax a band of ``n_images`` interior images between two (relaxed) end points.
 
     Args:
-        initial, final: end points with the same atoms in the same order.
+        initial: first end point.
+        final: second end point, with the same atoms in the same order.
         calculator: any ASE calculator; mlcalc ones evaluate all images in one call
             unless ``batched=False``.
         n_images: interior images; ``climb``: climbing image (saddle point exactly).

@@ -63,7 +63,8 @@ def relax(
         fmax: force convergence in eV/A (for the cell: stress times volume per atom).
         steps: largest number of optimiser steps.
         optimizer: ``"BFGS"``, ``"LBFGS"`` or ``"FIRE"``.
-        trajectory, logfile: ASE trajectory file and optimiser log (``"-"`` for stdout).
+        trajectory: ASE trajectory file of the relaxation, or ``None``.
+        logfile: the optimiser's log (``"-"`` for stdout), or ``None``.
         progress: show a progress bar with the step count and the largest force.
     """
     atoms.calc = calculator_for(atoms, calculator, "relax")
