@@ -86,25 +86,28 @@ def test_python_blocks_run_in_order(page, tmp_path, monkeypatch):
     assert namespace, f"{page} has no Python block"
 
 
-def documented_commands() -> list[tuple[str, list[str]]]:
-    """Every ``mlcalc ...`` line of a bash or text block in README and docs."""
+def documented_commands(program: str) -> list[tuple[str, list[str]]]:
+    """Every line starting ``program`` in a bash, text or plain block of README and docs, split into words."""
     commands = []
     for path in [REPO / "README.md", *PAGES]:
-        for block in blocks(path, "bash") + blocks(path, "text"):
+        for block in blocks(path, "bash") + blocks(path, "text") + blocks(path, ""):
             for line in block.splitlines():
-                line = line.split("#")[0].strip()
-                if line.startswith("mlcalc ") and "[" not in line:  # synopsis lines with [options] are not commands
-                    commands.append((path.name, shlex.split(line)[1:]))
+                words = line.split("#")[0].split()
+                words = words[next((i for i, word in enumerate(words) if "=" not in word), len(words)) :]  # VAR=x
+                if words[:1] == [program] and "[" not in line:  # synopsis lines with [options] are not commands
+                    commands.append((path.name, shlex.split(" ".join(words[1:]))))
     return commands
 
 
-def test_every_documented_command_parses():
+def test_every_documented_command_parses_and_every_script_exists():
     parser = build_parser()
-    commands = documented_commands()
+    commands = documented_commands("mlcalc")
     assert len(commands) > 5
     for page, argv in commands:
         args = parser.parse_args(argv)
         assert callable(args.run), (page, argv)
+    scripts = [argv[0] for _, argv in documented_commands("python") if argv[0].endswith(".py")]
+    assert scripts and all((REPO / script).is_file() for script in scripts), scripts
 
 
 def test_cli_page_covers_every_command_and_option():
