@@ -66,7 +66,7 @@ def test_neb_shows_its_steps_and_reports_convergence(model, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0 and "barrier" in out and plot.exists()
     assert re.search(r"NEB converged after \d+ steps \(target fmax 0.1 eV/A\)", out)
-    assert "NEB, 1 images" in err and "fmax" in err
+    assert "NEB (1 interior images)" in err and "fmax" in err
 
 
 INFO = {

@@ -121,7 +121,7 @@ def neb(
         for image in images:
             image.calc = calculator
     dynamics = OPTIMIZERS[optimizer](band, logfile=logfile, trajectory=trajectory)
-    with progress_bar(enabled=progress, desc=f"NEB, {n_images} images", unit=" step") as bar:
+    with progress_bar(enabled=progress, desc=f"NEB ({n_images} interior images)", unit=" step") as bar:
         if progress:
             follow_optimizer(dynamics, bar, fmax)
         converged = bool(dynamics.run(fmax=fmax, steps=steps))
