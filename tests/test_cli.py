@@ -167,3 +167,8 @@ def test_user_error_from_any_verb_prints_problem_and_fix():
     assert user_message(KeyError("x")) is None
     with pytest.raises(UserError, match="neither a file"):
         read_structure("NotAnElement")
+
+
+def test_a_length_unit_without_an_energy_unit_gets_a_note(capsys):
+    assert main(["relax", CU_NNP, "Cu", "--length-unit", "bohr"]) == 0
+    assert "note: --length-unit without --energy-unit: the files' energies are read as eV" in capsys.readouterr().err
