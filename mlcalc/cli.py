@@ -1,13 +1,21 @@
 """The ``mlcalc`` command.
 
 ``mlcalc demo`` runs the main job on a model built into the package (no downloads);
-``mlcalc info MODEL`` describes a model file; ``mlcalc relax|md|eos|elastic|neb|props MODEL
+``mlcalc info MODEL`` describes any model; ``mlcalc relax|md|eos|elastic|neb|props MODEL
 STRUCTURE`` run the workflows of :mod:`mlcalc.workflows` on any model :func:`mlcalc.load_calculator`
 opens. STRUCTURE is a file ASE reads (last frame) or a bulk crystal ``Symbol[:structure[:a]]``,
 e.g. ``Cu`` or ``Cu:fcc:3.61`` (conventional cubic cell). Units: eV, A, fs, K, GPa.
 
 Each subcommand is one ``add_<name>(subparsers)`` function that registers its arguments and
 its ``run`` function; add a new subcommand by writing one and listing it in ``SUBCOMMANDS``.
+Import heavy libraries inside ``run`` functions, not at module level: ``mlcalc --help`` must
+not wait for torch (``tests/test_imports.py``).
+
+Errors: :func:`main` turns a user's mistake into one line, ``mlcalc: error: <problem>; <fix>``,
+and exit code 2 (:func:`user_message` says which exceptions count: :class:`mlcalc.errors.UserError`,
+``ValueError``, missing files, YAML syntax); anything else is a bug and keeps its traceback.
+``--debug`` shows every traceback. A subcommand that knows the remedy raises ``UserError(problem,
+fix=...)``; it needs no error handling of its own.
 """
 
 from __future__ import annotations
