@@ -96,6 +96,7 @@ class ANI(Model):
         self_energies: per element ``E0_Z``, eV (0 if absent).
         channels: per element, the AEV element it is seen as (default itself).
         energy_scale: eV per network output unit (Hartree for the published ANI networks).
+        min_distance: closest pair distance of the (fine-tuning) data, Angstrom, if known.
     """
 
     kind = "ani"
@@ -112,6 +113,7 @@ class ANI(Model):
         self_energies: Mapping[str, float] | None = None,
         channels: Mapping[str, str] | None = None,
         energy_scale: float = HARTREE_TO_EV,
+        min_distance: float | None = None,
     ) -> None:
         parameters = aev if isinstance(aev, AEVParameters) else AEVParameters.from_dict(aev)
         descriptor = AEV(parameters)
@@ -130,6 +132,7 @@ class ANI(Model):
         self.activation_codes = {e: [int(c) for c in activations[e]] for e in species}
         self.channels = {e: str((channels or {}).get(e, e)) for e in species}
         self.energy_scale = float(energy_scale)
+        self.min_distance = None if min_distance is None else float(min_distance)
         self.networks = torch.nn.ModuleDict(
             {
                 e: EnsembleNetwork(members, [parameters.length, *self.hidden_layers[e], 1], self.activation_codes[e])
@@ -151,6 +154,7 @@ class ANI(Model):
             self_energies=dict(zip(self.species, self.self_energies.tolist(), strict=True)),
             channels=self.channels,
             energy_scale=self.energy_scale,
+            min_distance=self.min_distance,
         )
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
