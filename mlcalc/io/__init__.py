@@ -19,6 +19,8 @@ def load_calculator(path: str | os.PathLike, **options: Any):
     - a directory holding ``input.nn``: an n2p2 Behler-Parrinello model, through
       ``BehlerParrinelloCalculator.from_n2p2`` (options ``length_unit``, ``energy_unit``:
       the files' units, default Angstrom and eV; the mlearn models use ``"bohr"``, ``"hartree"``);
+    - an ANI model in NeuroChem's format (an ``.info`` file, or a folder holding one or the
+      member folders; e.g. ANI-2x): an ``MLCalculator`` of :func:`mlcalc.io.neurochem.read_neurochem`;
     - a model compiled by nequip-allegro (``*.nequip.pth``, ``*.nequip.pt2``): ``AllegroCalculator``;
     - an mlcalc model file: the calculator of its model family.
 
@@ -32,8 +34,11 @@ def load_calculator(path: str | os.PathLike, **options: Any):
         EwaldNNPCalculator,
     )
     from mlcalc.io.nequip import is_nequip_file
+    from mlcalc.io.neurochem import is_neurochem, read_neurochem
 
     path = Path(path)
+    if is_neurochem(path):
+        return MLCalculator(read_neurochem(path), **options)
     if path.is_dir():
         if not (path / "input.nn").is_file():
             raise ModelFileError(f"{path} is a directory without input.nn: not a model mlcalc can open")

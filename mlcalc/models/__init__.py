@@ -1,6 +1,7 @@
 """mlcalc's model families; importing this module registers every built-in kind."""
 
 from mlcalc.models.allegro import Allegro
+from mlcalc.models.ani import ANI
 from mlcalc.models.base import MODEL_KINDS, Model, build_model
 from mlcalc.models.behler_parrinello import BehlerParrinello
 from mlcalc.models.coulomb_buckingham import CoulombBuckingham
@@ -18,6 +19,7 @@ __all__ = [
     "Buckingham",
     "BehlerParrinello",
     "Allegro",
+    "ANI",
     "CoulombBuckingham",
     "EwaldNNP",
     "ScaleShift",
