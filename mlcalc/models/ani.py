@@ -7,7 +7,7 @@ For atom ``i`` of element ``Z_i`` and the ``M`` members ``m`` of the ensemble::
     E     = sum_i E_i
 
 - ``G_i`` is the AEV of :mod:`mlcalc.descriptors.ani` (radial cutoff ``Rcr``, angular cutoff
-  ``Rca``); a remapped element (Si taking C's network, seed 001) is seen by its neighbours
+  ``Rca``); a remapped element (Si taking C's network) is seen by its neighbours
   through its source element's AEV channel (``channels``);
 - ``NN^m_Z`` is member ``m``'s feed-forward network of element ``Z``, ``x -> W_L a(... a(W_1 x +
   b_1) ...) + b_L``, with NeuroChem's activation code per layer: 9 CELU with ``alpha = 0.1``
@@ -40,7 +40,7 @@ ACTIVATIONS: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {
     6: lambda x: x,
     9: lambda x: torch.nn.functional.celu(x, alpha=0.1),
 }
-#: Seed 001's fine-tuning recipe (SEEDS.md section 3), the defaults for training an ANI model.
+#: The ANI-2x molecular-crystal transfer recipe (a Zagreb master's thesis), the defaults for training an ANI model.
 FINE_TUNING = {
     "training": {
         "batch_size": 2,
@@ -183,7 +183,7 @@ class ANI(Model):
 
     def remap_species(self, species: Sequence[str], source_of: Mapping[str, str] | None = None) -> ANI:
         """A model of ``species`` whose element ``e`` takes the network, self energy and AEV channel of
-        ``source_of[e]`` (default ``e``): Si <- C, I <- Cl (seed 001). Several elements may share a source."""
+        ``source_of[e]`` (default ``e``): Si <- C, I <- Cl. Several elements may share a source."""
         source = {e: (source_of or {}).get(e, e) for e in species}
         unknown = sorted(e for e, s in source.items() if s not in self.species)
         if unknown:
