@@ -110,13 +110,6 @@ class Electrostatics(torch.nn.Module):
     def _periodic(self, graph: Graph, b: int, atoms, edges, vectors, charges) -> torch.Tensor:
         cell = graph.cell[b]
         positions = graph.positions[atoms]
-        total = charges.detach().sum()
-        if abs(float(total)) > NEUTRALITY_TOLERANCE:
-            warnings.warn(
-                f"structure {b} carries a net charge of {float(total):.6g} e: a uniform neutralising "
-                "background is added (its energy depends on the cell volume)",
-                stacklevel=4,
-            )
         distances = vectors.norm(dim=1)
         inside = distances < self.cutoff
         local = torch.full((len(graph.positions),), -1, dtype=torch.long, device=atoms.device)
@@ -141,6 +134,16 @@ class Electrostatics(torch.nn.Module):
         if self.boundary == "vacuum":
             energies = energies + _surface_energies(positions, cell, charges)
         return energies
+
+    def diagnose(self, graph: Graph, charges: torch.Tensor) -> list[str]:
+        """Warnings for the calculator (outside ``forward``): charged periodic cells."""
+        totals = graph.per_structure(charges.detach())
+        charged = (totals.abs() > NEUTRALITY_TOLERANCE) & graph.pbc.all(dim=1)
+        return [
+            f"structure {b} carries a net charge of {float(totals[b]):.6g} e: a uniform neutralising "
+            "background is added (its energy depends on the cell volume)"
+            for b in torch.nonzero(charged).flatten().tolist()
+        ]
 
     def _use_pme(self, n_atoms: int) -> bool:
         if self.method == "auto":
