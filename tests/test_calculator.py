@@ -239,3 +239,36 @@ def test_verlet_list_is_kept_until_an_atom_moves_half_the_skin():
     atoms.set_cell(atoms.cell.array * 1.01, scale_atoms=True)
     atoms.get_potential_energy()
     assert atoms.calc.verlet.builds == 3
+
+
+def test_coulomb_buckingham_preset_passes_calculator_options_on():
+    from mlcalc import CoulombBuckinghamCalculator
+
+    calculator = CoulombBuckinghamCalculator.preset("NaCl", neighbor_list="ase", label="nacl", cutoff=6.0)
+    assert calculator.neighbor_list == "ase" and calculator.label == "nacl" and calculator.model.cutoff == 6.0
+    with pytest.raises(TypeError, match="'cutof'"):
+        CoulombBuckinghamCalculator.preset("NaCl", cutof=6.0)
+
+
+def test_implemented_properties_follow_the_model_outputs():
+    from mlcalc import EwaldNNPCalculator
+    from mlcalc.models import EwaldNNP
+
+    assert MLCalculator(Morse()).implemented_properties == ["energy", "free_energy", "energies", "forces", "stress"]
+    model = EwaldNNP(Buckingham({("Na", "Cl"): (1000.0, 0.3, 1.0)}, 5.0), initial_charges={"Na": 1, "Cl": -1})
+    assert EwaldNNPCalculator(model).implemented_properties[-1] == "charges"
+    with pytest.raises(TypeError, match="needs an EwaldNNP model"):
+        EwaldNNPCalculator(Morse())
+
+
+def test_training_hooks_are_methods_with_defaults():
+    from mlcalc.models import Allegro, BehlerParrinello
+
+    assert Allegro.implements(Allegro.__new__(Allegro), "absorb_energy_offsets")
+    assert not Morse().implements("absorb_energy_offsets") and not Morse().implements("remap_species")
+    assert BehlerParrinello.remap_species is not Morse.remap_species
+    Morse().fit_statistics([])  # nothing to fit: a no-op
+    with pytest.raises(NotImplementedError):
+        Morse().absorb_energy_offsets(1.0, {})
+    with pytest.raises(ValueError, match="not a training hook"):
+        Morse().implements("forward")
