@@ -20,6 +20,9 @@ Geometry is computed once per evaluation: :meth:`Graph.with_geometry` stores the
 (differentiable in positions and cell) and every consumer's :meth:`Graph.edge_vectors` reads
 them; replacing positions or cell (:meth:`Graph.strained`) drops them.
 
+``torch.export.export(model, (graph,))`` takes a Graph as input (it is a registered pytree
+dataclass).
+
 Positions built from ASE atoms are wrapped into the cell by whole lattice vectors in float64
 before the cast to the model's dtype, so float32 numbers do not depend on how far from the
 origin a periodic structure sits.
@@ -182,6 +185,10 @@ class Graph:
             edge_index=torch.stack([i, j]).to(device),
             shifts=shifts.to(device=device, dtype=dtype),
         )
+
+
+# a pytree node, so that torch.export can take a Graph as a model's input
+torch.export.register_dataclass(Graph)
 
 
 def _neighbors(positions, cell, pbc, cutoff, backend):

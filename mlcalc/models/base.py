@@ -75,7 +75,7 @@ class Model(torch.nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
+        if "kind" in cls.__dict__ and cls.kind:  # a subclass that does not name its own kind is not a new kind
             if cls.kind in MODEL_KINDS:
                 raise TypeError(f"model kind {cls.kind!r} is registered twice")
             MODEL_KINDS[cls.kind] = cls
