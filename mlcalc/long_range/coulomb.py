@@ -91,17 +91,16 @@ class Electrostatics(torch.nn.Module):
         energies = charges.new_zeros(charges.shape)
         edge_structure = graph.batch[graph.edge_index[0]]
         vectors = graph.edge_vectors()
-        for b in range(graph.n_structures):
+        for b, pbc in enumerate(graph.pbc.tolist()):  # one host read for all structures
             atoms = torch.nonzero(graph.batch == b).squeeze(1)
-            pbc = graph.pbc[b]
-            if bool(pbc.all()):
+            if all(pbc):
                 edges = torch.nonzero(edge_structure == b).squeeze(1)
                 result = self._periodic(graph, b, atoms, edges, vectors[edges], charges[atoms])
-            elif not bool(pbc.any()):
+            elif not any(pbc):
                 result = _direct(graph.positions[atoms], charges[atoms])
             else:
                 raise ValueError(
-                    f"structure {b} has pbc={pbc.tolist()}: the Coulomb sum supports fully periodic "
+                    f"structure {b} has pbc={pbc}: the Coulomb sum supports fully periodic "
                     "or fully non-periodic structures only"
                 )
             energies = energies.index_put((atoms,), result)
