@@ -158,14 +158,14 @@ class MLCalculator(Calculator):
 
     def _run(self, graph: Graph, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
         graph = self._checked_geometry(graph)
-        want_stress = any(_has_stress(atoms) for atoms in structures)
-        output = evaluate(self.model, graph, forces=True, stress=want_stress)
-        _check_finite(output, graph, [_has_stress(atoms) for atoms in structures])
+        has_stress = [_has_stress(atoms) for atoms in structures]
+        output = evaluate(self.model, graph, forces=True, stress=any(has_stress))
+        _check_finite(output, graph, has_stress)
         with torch.no_grad():
             for message in self.model.diagnose(graph, output):
                 warnings.warn(message, stacklevel=4)
         per_structure_keys = {"energy", "stress", *self.model.per_structure_outputs}
-        return _split_results(output, graph, structures, per_structure_keys)
+        return _split_results(output, graph, has_stress, per_structure_keys)
 
     def check_atoms(self, atoms: Atoms) -> None:
         """Raise a clear ``ValueError`` for input the model cannot evaluate correctly."""
@@ -253,20 +253,20 @@ def _has_stress(atoms: Atoms) -> bool:
 
 
 def _split_results(
-    output: dict[str, torch.Tensor], graph: Graph, structures: Sequence[Atoms], per_structure_keys: set[str]
+    output: dict[str, torch.Tensor], graph: Graph, has_stress: list[bool], per_structure_keys: set[str]
 ) -> list[dict[str, Any]]:
     """Cut batched tensors into one ASE-style result dict per structure."""
     bounds = np.cumsum(graph.n_atoms.tolist())[:-1]
-    results: list[dict[str, Any]] = [{} for _ in structures]
+    results: list[dict[str, Any]] = [{} for _ in has_stress]
     for key, value in output.items():
         array = value.detach().cpu()
         array = (array.to(torch.float64) if array.is_floating_point() else array).numpy()
         parts = array if key in per_structure_keys else np.split(array, bounds)
         for result, part in zip(results, parts, strict=True):
             result[key] = part
-    for result, atoms in zip(results, structures, strict=True):
+    for result, stress in zip(results, has_stress, strict=True):
         result["energy"] = result["free_energy"] = float(result["energy"])
-        if _has_stress(atoms):
+        if stress:
             result["stress"] = full_3x3_to_voigt_6_stress(result["stress"])
         else:
             result.pop("stress", None)
