@@ -18,8 +18,8 @@ Backends
 
 :class:`VerletList` keeps a list with a skin between calls (MD, relaxations) and rebuilds it
 only when an atom moved more than half the skin or the cell changed; :func:`wrap` gives the
-positions shifted into the cell by whole lattice vectors, in float64, so that a float32 model
-sees small coordinates wherever the structure sits.
+positions shifted into the cell by whole lattice vectors (and open structures centred), in
+float64, so that a float32 model sees small coordinates wherever the structure sits.
 """
 
 from __future__ import annotations
@@ -150,25 +150,31 @@ def _cell_for_open_directions(positions: np.ndarray, cell: np.ndarray, pbc: np.n
 
 
 def wrap(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions moved into the cell along the periodic directions by whole lattice vectors.
+    """Positions moved next to the origin without changing any edge vector.
 
-    Returns the wrapped positions and the integer translations ``n`` (``[N, 3]``) with
-    ``wrapped = positions - n @ cell``: edge vectors, and so every energy, are unchanged.
+    Along periodic directions each atom moves by whole lattice vectors into the cell; a
+    structure that is not periodic in every direction then moves as a whole so that its
+    centre is at the origin. Returns the moved positions and the offsets (``[N, 3]``, float64)
+    with ``moved = positions - offsets``: edge vectors, and so every energy, are unchanged,
+    while a float32 model sees small coordinates wherever the structure sits.
     """
     pbc = np.asarray(pbc, dtype=bool)
     translations = np.zeros(positions.shape, dtype=np.float64)
     if pbc.any() and len(positions):
         fractional = np.linalg.lstsq(cell.T, positions.T, rcond=None)[0].T  # cells with open directions too
         translations[:, pbc] = np.floor(fractional[:, pbc])
-    return positions - translations @ cell, translations.astype(np.int64)
+    offsets = translations @ cell
+    if not pbc.all() and len(positions):
+        offsets += (positions - offsets).mean(axis=0)
+    return positions - offsets, offsets
 
 
 class VerletList:
     """A neighbour list with a skin, kept while no atom moved more than half of it.
 
     :meth:`update` returns the pairs within ``cutoff + skin`` (a superset of those within the
-    cutoff: models cut at their own radius) and the positions wrapped with the translations of
-    the last rebuild. It rebuilds when the number of atoms, the cell or pbc change, or an atom
+    cutoff: models cut at their own radius) and the positions moved by the :func:`wrap` offsets
+    of the last rebuild. It rebuilds when the number of atoms, the cell or pbc change, or an atom
     moved more than ``skin / 2`` since (then no pair can have crossed ``cutoff`` unseen).
     """
 
@@ -184,12 +190,12 @@ class VerletList:
     ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(wrapped positions, i, j, shifts)`` for the structure now."""
         if not self._valid(positions, cell, pbc):
-            wrapped, translations = wrap(positions, cell, pbc)
+            wrapped, offsets = wrap(positions, cell, pbc)
             i, j, shifts = neighbor_list(wrapped, cell, pbc, self.cutoff + self.skin, backend=self.backend)
             self._reference = (positions.copy(), cell.copy(), np.array(pbc, dtype=bool))
-            self._translations, self._pairs = translations, (i, j, shifts)
+            self._offsets, self._pairs = offsets, (i, j, shifts)
             self.builds += 1
-        return (positions - self._translations @ cell, *self._pairs)
+        return (positions - self._offsets, *self._pairs)
 
     def _valid(self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> bool:
         if self._reference is None:

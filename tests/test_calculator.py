@@ -227,6 +227,16 @@ def test_float32_energy_does_not_depend_on_lattice_translations():
         np.testing.assert_array_equal(result["forces"], reference["forces"])
 
 
+def test_float32_molecule_far_from_the_origin_gives_the_same_numbers():
+    atoms = molecule("C6H6")
+    calculator = MLCalculator(Morse(**MORSE), dtype="float32")
+    reference = calculator.calculate_batch([atoms])[0]
+    atoms.positions += [3e5, -2e5, 1e5]
+    result = calculator.calculate_batch([atoms])[0]
+    assert result["energy"] == pytest.approx(reference["energy"], abs=1e-6)
+    np.testing.assert_allclose(result["forces"], reference["forces"], atol=1e-5)
+
+
 def test_verlet_list_is_kept_until_an_atom_moves_half_the_skin():
     atoms = _copper()
     atoms.calc = MLCalculator(Morse(**MORSE), skin=0.4)
