@@ -159,13 +159,17 @@ class MLCalculator(Calculator):
     def _run(self, graph: Graph, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
         graph = self._checked_geometry(graph)
         has_stress = [_has_stress(atoms) for atoms in structures]
-        output = evaluate(self.model, graph, forces=True, stress=any(has_stress))
+        output = self.evaluate_graph(graph, stress=any(has_stress))
         _check_finite(output, graph, has_stress)
         with torch.no_grad():
             for message in self.model.diagnose(graph, output):
                 warnings.warn(message, stacklevel=4)
         per_structure_keys = {"energy", "stress", *self.model.per_structure_outputs}
         return _split_results(output, graph, has_stress, per_structure_keys)
+
+    def evaluate_graph(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
+        """The model's outputs with forces (and stress) for a batch; subclasses may reduce them."""
+        return evaluate(self.model, graph, forces=True, stress=stress)
 
     def check_atoms(self, atoms: Atoms) -> None:
         """Raise a clear ``ValueError`` for input the model cannot evaluate correctly."""
@@ -231,17 +235,22 @@ def _resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     return DTYPES[name]
 
 
+#: Axis of the structure (energy, stress) or atom (forces) in each checked output; a leading
+#: axis (e.g. committee members) may come before it.
+_CHECKED_AXES = {"energy": -1, "forces": -2, "stress": -3}
+
+
 def _check_finite(output: dict[str, torch.Tensor], graph: Graph, has_stress: list[bool]) -> None:
     """Refuse NaN or infinite energies, forces or stress: a wrong number must not pass silently."""
-    for key in ("energy", "forces", "stress"):
+    for key, axis in _CHECKED_AXES.items():
         if key not in output:
             continue
         value = output[key].detach()
-        rows = ~value.isfinite().reshape(len(value), -1).all(dim=1)
+        rows = (~value.isfinite()).movedim(axis, 0).reshape(value.shape[axis], -1).any(dim=1)
         if key == "stress":
             rows &= torch.tensor(has_stress, device=rows.device)  # no stress without a 3D cell
         if rows.any():
-            structures = rows.nonzero().squeeze(1) if key != "forces" else graph.batch[rows].unique()
+            structures = graph.batch[rows].unique() if key == "forces" else rows.nonzero().squeeze(1)
             raise ValueError(
                 f"the model gave NaN or infinite {key} for structure(s) {structures.tolist()[:10]}: "
                 "the input lies where it cannot be evaluated (or the model's parameters are broken)"
