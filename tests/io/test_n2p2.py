@@ -252,3 +252,14 @@ def _replace(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
+
+
+def test_nan_weights_in_an_n2p2_directory_are_refused(shared_dir, tmp_path):
+    directory = tmp_path / "nnp"
+    shutil.copytree(shared_dir / "data" / "mlearn" / "Cu" / "nnp", directory)
+    weights = directory / "weights.029.data"
+    lines = weights.read_text().splitlines()
+    lines[5] = "nan " + " ".join(lines[5].split()[1:])
+    weights.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"nnp: the model's networks\.Cu\..* hold NaN or infinite values"):
+        read_n2p2(directory, length_unit="bohr", energy_unit="hartree")
