@@ -97,8 +97,8 @@ class Model(torch.nn.Module):
     @property
     def outputs(self) -> tuple[str, ...]:
         """Every result the model gives: energies, forces, stress and its extra outputs."""
-        return ("energy", "free_energy", "energies", "forces", "stress", *self.per_atom_outputs,
-                *self.per_structure_outputs)  # fmt: skip
+        extra = (*self.per_atom_outputs, *self.per_structure_outputs)
+        return ("energy", "free_energy", "energies", "forces", "stress", *extra)
 
     def check_dtype(self, dtype: torch.dtype) -> None:
         """Raise ``ValueError`` naming the reason if the model cannot be evaluated in ``dtype``."""
