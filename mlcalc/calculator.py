@@ -196,11 +196,18 @@ class MLCalculator(Calculator):
                 )
 
     def _checked_geometry(self, graph: Graph) -> Graph:
-        """Drop the skin's pairs beyond the cutoff, refuse coincident atoms, warn below ``min_distance``."""
+        """Drop the skin's pairs beyond the cutoff, refuse coincident atoms, warn below ``min_distance``.
+
+        The returned graph keeps these (not differentiable) edge vectors for the checks after the
+        model (:meth:`Model.diagnose`); :func:`evaluate` computes its own, once, with gradients.
+        """
         with torch.no_grad():
-            distances = graph.edge_vectors().norm(dim=1)
+            vectors = graph.edge_vectors()
+            distances = vectors.norm(dim=1)
         keep = distances < self.model.cutoff
-        graph = dataclasses.replace(graph, edge_index=graph.edge_index[:, keep], shifts=graph.shifts[keep])
+        graph = dataclasses.replace(
+            graph, edge_index=graph.edge_index[:, keep], shifts=graph.shifts[keep], vectors=vectors[keep]
+        )
         distances = distances[keep]
         if not len(distances):
             return graph
