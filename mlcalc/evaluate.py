@@ -36,18 +36,19 @@ def evaluate(
     and ``stress`` [B, 3, 3] (full tensor; zero-volume cells give NaN there, so ask for
     stress only for periodic structures). Extra model outputs are passed through.
     """
-    if getattr(model, "computes_derivatives", False):
+    if model.computes_derivatives:
         return _precomputed(model, graph, forces=forces, stress=stress)
     positions = graph.positions
     if forces:
         positions = positions.detach().requires_grad_(True)
     strain = None
-    graph = dataclasses.replace(graph, positions=positions)
+    graph = dataclasses.replace(graph, positions=positions, vectors=None)
     if stress:
         strain = torch.zeros_like(graph.cell).requires_grad_(True)
         graph = graph.strained(strain)
 
     with torch.set_grad_enabled(forces or stress or torch.is_grad_enabled()):
+        graph = graph.with_geometry()  # the edge vectors, once, for every consumer in the model
         output = model(graph)
         if not isinstance(output, dict):
             output = {"energies": output}

@@ -38,6 +38,9 @@ class ElementCharges(torch.nn.Module):
         formula: atoms per formula unit, ``{"Na": 1, "Cl": 1}`` (default: one of each).
     """
 
+    #: Reads no neighbours (the charge depends on the element only).
+    cutoff = 0.0
+
     def __init__(
         self, species: Sequence[str], initial: Mapping[str, float], formula: Mapping[str, float] | None = None
     ) -> None:

@@ -93,17 +93,16 @@ class Electrostatics(torch.nn.Module):
         energies = charges.new_zeros(charges.shape)
         edge_structure = graph.batch[graph.edge_index[0]]
         vectors = graph.edge_vectors()
-        for b in range(graph.n_structures):
+        for b, pbc in enumerate(graph.pbc.tolist()):  # one host read for all structures
             atoms = torch.nonzero(graph.batch == b).squeeze(1)
-            pbc = graph.pbc[b]
-            if bool(pbc.all()):
+            if all(pbc):
                 edges = torch.nonzero(edge_structure == b).squeeze(1)
                 result = self._periodic(graph, b, atoms, edges, vectors[edges], charges[atoms])
-            elif not bool(pbc.any()):
+            elif not any(pbc):
                 result = _direct(graph.positions[atoms], charges[atoms])
             else:
                 raise ValueError(
-                    f"structure {b} has pbc={pbc.tolist()}: the Coulomb sum supports fully periodic "
+                    f"structure {b} has pbc={pbc}: the Coulomb sum supports fully periodic "
                     "or fully non-periodic structures only"
                 )
             energies = energies.index_put((atoms,), result)
@@ -112,13 +111,6 @@ class Electrostatics(torch.nn.Module):
     def _periodic(self, graph: Graph, b: int, atoms, edges, vectors, charges) -> torch.Tensor:
         cell = graph.cell[b]
         positions = graph.positions[atoms]
-        total = charges.detach().sum()
-        if abs(float(total)) > NEUTRALITY_TOLERANCE:
-            warnings.warn(
-                f"structure {b} carries a net charge of {float(total):.6g} e: a uniform neutralising "
-                "background is added (its energy depends on the cell volume)",
-                stacklevel=4,
-            )
         distances = vectors.norm(dim=1)
         inside = distances < self.cutoff
         local = torch.full((len(graph.positions),), -1, dtype=torch.long, device=atoms.device)
@@ -143,6 +135,16 @@ class Electrostatics(torch.nn.Module):
         if self.boundary == "vacuum":
             energies = energies + _surface_energies(positions, cell, charges)
         return energies
+
+    def diagnose(self, graph: Graph, charges: torch.Tensor) -> list[str]:
+        """Warnings for the calculator (outside ``forward``): charged periodic cells."""
+        totals = graph.per_structure(charges.detach())
+        charged = (totals.abs() > NEUTRALITY_TOLERANCE) & graph.pbc.all(dim=1)
+        return [
+            f"structure {b} carries a net charge of {float(totals[b]):.6g} e: a uniform neutralising "
+            "background is added (its energy depends on the cell volume)"
+            for b in torch.nonzero(charged).flatten().tolist()
+        ]
 
     def _use_pme(self, n_atoms: int) -> bool:
         if self.method == "auto":

@@ -61,7 +61,7 @@ def _matches(name: str, pattern: str) -> bool:
 def remap_species(model: Model, species: Sequence[str], source_of: Mapping[str, str] | None = None) -> Model:
     """A copy of ``model`` for ``species``, each element initialised from its source."""
     species, source_of = list(species), dict(source_of or {})
-    if callable(getattr(model, "remap_species", None)):
+    if model.implements("remap_species"):
         return model.remap_species(species, source_of)
     if model.species is None:
         return model
