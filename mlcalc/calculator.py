@@ -30,6 +30,7 @@ The calculator never opens files itself (it sits below :mod:`mlcalc.io`); a path
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import warnings
@@ -117,7 +118,7 @@ class MLCalculator(Calculator):
         self.device = _resolve_device(device)
         self.dtype = _resolve_dtype(dtype)
         model.check_dtype(self.dtype)
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.model = _placed(model, self.device, self.dtype).eval()
         self.neighbor_list = deprecated_alias(
             neighbor_list, neighbor_backend, "neighbor_backend", "neighbor_list", "auto"
         )
@@ -233,6 +234,15 @@ def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def _placed(model: Model, device: torch.device, dtype: torch.dtype) -> Model:
+    """``model`` on ``device`` in ``dtype``; a copy where that would round the caller's model's
+    float64 tensors to float32 (converting in place would change it under another calculator)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if any(t.dtype == torch.float64 and dtype == torch.float32 for t in tensors):
+        model = copy.deepcopy(model)
+    return model.to(device=device, dtype=dtype)
 
 
 def _resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:

@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from mlcalc import MLCalculator
 from mlcalc.models.pair import Buckingham, Morse
+from mlcalc.models.scale_shift import ScaleShift
 
 MORSE = dict(epsilon=0.4, rho0=4.0, r0=2.6, rcut1=1.5, rcut2=2.2)
 
@@ -128,6 +129,14 @@ def test_float32_agrees_with_float64():
     assert single.dtype == torch.float32 and result["forces"].dtype == np.float64
     assert result["energy"] == pytest.approx(reference["energy"], rel=1e-5)
     np.testing.assert_allclose(result["forces"], reference["forces"], atol=1e-4)
+
+
+def test_a_float32_calculator_leaves_the_callers_float64_model_unrounded():
+    model = ScaleShift(Morse(**MORSE), {"Cu": -3.0 + 1e-12}, scale=1.0 + 1e-12, species=["Cu"]).to(torch.float64)
+    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    MLCalculator(model, dtype="float32")
+    for name, tensor in model.state_dict().items():
+        assert tensor.dtype == state[name].dtype and torch.equal(tensor, state[name]), name
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,10 @@ import torch
 from ase.build import bulk
 
 from mlcalc.descriptors import SymmetryFunction
+from mlcalc.descriptors.ani import AEVParameters
 from mlcalc.graph import Graph, species_lookup
 from mlcalc.models import Allegro, BehlerParrinello, Buckingham, CoulombBuckingham, EwaldNNP, LennardJones, Morse
+from mlcalc.models.ani import ANI
 from mlcalc.models.base import Model
 from mlcalc.models.scale_shift import ScaleShift
 
@@ -144,3 +146,17 @@ def _scale_shift() -> Family:
     inner = Morse(epsilon=0.4, rho0=4.0, r0=2.6, rcut1=1.5, rcut2=2.2)
     model = ScaleShift(inner, {"Cu": -3.0, "Ag": -2.0}, scale=1.7, species=["Ag", "Cu"])
     return Family(model, ("Cu", "Ag"), spacing=2.6)
+
+
+@family("ani")
+def _ani() -> Family:
+    torch.manual_seed(0)
+    aev = AEVParameters(
+        Rcr=4.0, Rca=3.2, EtaR=(4.0, 1.0), ShfR=(0.9, 2.2), Zeta=(8.0,), ShfZ=(0.4, 2.0),
+        EtaA=(2.0,), ShfA=(0.9, 2.0), elements=("C", "O"),
+    )  # fmt: skip
+    layers = {"C": [6, 4], "O": [5]}
+    codes = {"C": [9, 5, 6], "O": [9, 6]}  # CELU, Gaussian and identity, as NeuroChem codes them
+    model = ANI(["C", "O"], aev, layers, codes, members=2, self_energies={"C": -1.0, "O": -2.0}, energy_scale=0.5)
+    # the angular sums block centres by their neighbour counts: data-dependent shapes
+    return Family(model, ("C", "O"), spacing=1.4, exportable=False)
