@@ -133,9 +133,10 @@ def test_float32_agrees_with_float64():
 
 def test_a_float32_calculator_leaves_the_callers_float64_model_unrounded():
     model = ScaleShift(Morse(**MORSE), {"Cu": -3.0 + 1e-12}, scale=1.0 + 1e-12, species=["Cu"]).to(torch.float64)
-    state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    state = {name: tensor.clone() for name, tensor in model.named_buffers()}
+    assert state
     MLCalculator(model, dtype="float32")
-    for name, tensor in model.state_dict().items():
+    for name, tensor in model.named_buffers():
         assert tensor.dtype == state[name].dtype and torch.equal(tensor, state[name]), name
 
 
