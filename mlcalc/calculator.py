@@ -85,7 +85,9 @@ class MLCalculator(Calculator):
         dtype: ``"float64"`` (default; exact to rounding) or ``"float32"`` (faster).
         neighbor_list: neighbour-list backend, see :mod:`mlcalc.neighbors`.
         skin: Verlet skin in Angstrom for single structures (0: a fresh list every call).
-        label, directory: as ASE's ``Calculator``.
+        label: as ASE's ``Calculator``.
+        directory: as ASE's ``Calculator``.
+        neighbor_backend: the former name of ``neighbor_list`` (deprecated).
 
     ``implemented_properties`` are energy, free_energy, energies, forces, stress and the
     model's extra outputs (:attr:`Model.outputs`). Any other keyword is a ``TypeError``.
