@@ -1,10 +1,11 @@
-"""Workflows over ASE: relaxation, MD, equation of state, elastic constants, vacancies, NEB, polymorphs.
+"""Workflows over ASE: relaxation, MD, equation of state, elastic constants, vacancies, NEB, ARTn, polymorphs.
 
 Each function takes ASE ``Atoms`` and any ASE calculator; mlcalc calculators additionally
 evaluate independent structures (EOS points, strained cells, NEB images) in one batch.
 Units: eV, A, fs, K; elastic constants and bulk moduli in GPa.
 """
 
+from mlcalc.workflows.artn import ARTnResult, artn, artn_events
 from mlcalc.workflows.batch import BatchedImages, evaluate_all
 from mlcalc.workflows.elastic import ElasticResult, elastic_constants, strain_cell
 from mlcalc.workflows.eos import EOSResult, delta_gauge, equation_of_state, fit_eos, plot_eos
@@ -16,6 +17,7 @@ from mlcalc.workflows.relax import RelaxResult, relax
 from mlcalc.workflows.vacancy import VacancyResult, vacancy_formation, vacancy_migration
 
 __all__ = [
+    "ARTnResult",
     "BatchedImages",
     "CrystalProperties",
     "EOSResult",
@@ -25,6 +27,8 @@ __all__ = [
     "Polymorph",
     "RelaxResult",
     "VacancyResult",
+    "artn",
+    "artn_events",
     "crystal_properties",
     "delta_gauge",
     "elastic_constants",
