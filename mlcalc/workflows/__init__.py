@@ -1,4 +1,5 @@
-"""Workflows over ASE: relaxation, MD, equation of state, elastic constants, vacancies, NEB, ARTn, polymorphs.
+"""Workflows over ASE: relaxation, MD, equation of state, elastic constants, vacancies, NEB, ARTn,
+polymorphs, crystal-structure search.
 
 Each function takes ASE ``Atoms`` and any ASE calculator; mlcalc calculators additionally
 evaluate independent structures (EOS points, strained cells, NEB images) in one batch.
@@ -14,6 +15,7 @@ from mlcalc.workflows.neb import NEBResult, neb
 from mlcalc.workflows.polymorphs import Polymorph, polymorph_energies
 from mlcalc.workflows.properties import CrystalProperties, crystal_properties
 from mlcalc.workflows.relax import RelaxResult, relax
+from mlcalc.workflows.structure_search import SearchResult, structure_search
 from mlcalc.workflows.vacancy import VacancyResult, vacancy_formation, vacancy_migration
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "NEBResult",
     "Polymorph",
     "RelaxResult",
+    "SearchResult",
     "VacancyResult",
     "artn",
     "artn_events",
@@ -41,6 +44,7 @@ __all__ = [
     "relax",
     "run_md",
     "strain_cell",
+    "structure_search",
     "vacancy_formation",
     "vacancy_migration",
 ]
