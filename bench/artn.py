@@ -111,8 +111,9 @@ def main() -> None:
         f"- |ARTn - NEB| barrier: {abs(event.barrier - band.barrier):.2e} eV (goal <= 0.01 eV); "
         f"NEB converged: {band.converged}, ARTn converged: {event.converged}, dimer converged: {dimer_converged}.",
         f"- Finite-difference Hessian at the ARTn saddle (central differences, 1e-3 A, translations projected "
-        f"out): {negative} eigenvalue(s) below -1e-3 eV/A^2; lowest three "
-        f"{', '.join(f'{value:.4f}' for value in eigenvalues[:3])}, then {eigenvalues[3]:.4f} eV/A^2.",
+        f"out): {negative} eigenvalue(s) below -1e-3 eV/A^2 (lowest {eigenvalues[0]:.4f}); "
+        f"{int((np.abs(eigenvalues) <= 1e-3).sum())} within 1e-3 of zero (the 3 translations); the smallest "
+        f"positive {eigenvalues[eigenvalues > 1e-3].min():.4f} eV/A^2.",
         f"- New minimum {event.minimum_energy - event.initial_energy:+.2e} eV from the initial one (the hop "
         f"leads to an equivalent vacancy site), largest displacement {event.displacement:.2f} A.",
         "",

@@ -120,20 +120,22 @@ def lanczos(
     start: np.ndarray,
     *,
     step: float = 0.01,
-    tolerance: float = 1e-3,
+    tolerance: float = 1e-2,
     max_iterations: int = 20,
+    previous: float = np.inf,
     project: Callable[[np.ndarray], np.ndarray] = lambda v: v,
 ) -> tuple[float, np.ndarray]:
     """Lowest eigenvalue (eV/A^2) and unit eigenvector of the Hessian at ``x``.
 
     ``forces`` are the forces at ``x``; ``start`` the first Krylov vector. Each iteration
     costs one force call, ``H q = -(F(x + step q) - F(x)) / step``; the Krylov basis is
-    fully re-orthogonalised. Stops when the lowest Ritz value moves by less than ``tolerance``.
+    fully re-orthogonalised. Stops when the lowest Ritz value moves by less than ``tolerance``
+    from one iteration to the next, the first compared with ``previous`` (the eigenvalue of
+    the last call, when ``start`` is its eigenvector: then an unchanged mode costs one call).
     """
     q = project(start)
     q = q / np.linalg.norm(q)
     basis, alphas, betas = [q], [], []
-    previous = np.inf
     for _ in range(max_iterations):
         _, shifted = surface(x + step * q)
         w = -(shifted - forces) / step
@@ -168,7 +170,8 @@ def artn(
     max_steps: int = 500,
     max_step: float = 0.1,
     lanczos_step: float = 0.01,
-    lanczos_tolerance: float = 1e-3,
+    lanczos_tolerance: float = 1e-2,
+    lanczos_after: float = 0.3,
     relax_push: float = 0.1,
     relax_fmax: float = 0.01,
 ) -> ARTnResult:
@@ -187,6 +190,7 @@ def artn(
         max_step: A, largest displacement of the convergence stage in one step.
         lanczos_step: A, finite-difference step of the Hessian-vector products.
         lanczos_tolerance: eV/A^2, convergence of the lowest eigenvalue.
+        lanczos_after: A; the activation pushes this far before the first Lanczos.
         relax_push: A, displacement from the saddle along the eigenvector before relaxing.
         relax_fmax: eV/A, convergence of the new minimum.
     """
@@ -210,23 +214,28 @@ def artn(
 
     lanczos_options = dict(step=lanczos_step, tolerance=lanczos_tolerance, project=project)
     x, eigenvector, eigenvalue = x0.copy(), direction.copy(), np.inf
-    for _ in range(max_push_steps):
+    for push in range(1, max_push_steps + 1):
         x = x + push_step * direction
         for _ in range(perpendicular_steps):
             _, forces = surface(x)
             perpendicular = forces - (forces @ direction) * direction
             x = x + _clip(DESCENT_STEP * perpendicular, max_step)
+        if push * push_step < lanczos_after:
+            continue
         _, forces = surface(x)
-        eigenvalue, eigenvector = lanczos(surface, x, forces, eigenvector, **lanczos_options)
+        eigenvalue, eigenvector = lanczos(surface, x, forces, eigenvector, previous=eigenvalue, **lanczos_options)
         if eigenvalue < eigenvalue_threshold:
             break
     if eigenvector @ direction < 0:
         eigenvector = -eigenvector
 
     x, eigenvalue, eigenvector, converged = _converge(
-        surface, x, eigenvector, fmax, max_steps, max_step, lanczos_options
+        surface, x, eigenvalue, eigenvector, fmax, max_steps, max_step, lanczos_options
     )
     saddle_energy, forces = surface(x)
+    # the convergence loop may reuse an eigenvector after one product: settle the eigenpair tightly
+    tight = {**lanczos_options, "tolerance": 0.1 * lanczos_tolerance}
+    eigenvalue, eigenvector = lanczos(surface, x, forces, eigenvector, **tight)
     saddle_calls = counter.calls
     saddle = _snapshot(atoms, x, saddle_energy, forces)
 
@@ -259,14 +268,14 @@ def _clip(step: np.ndarray, largest: float) -> np.ndarray:
     return step * (largest / biggest) if biggest > largest else step
 
 
-def _converge(surface, x, eigenvector, fmax, max_steps, max_step, lanczos_options):
+def _converge(surface, x, eigenvalue, eigenvector, fmax, max_steps, max_step, lanczos_options):
     """FIRE on the modified force ``F - 2 (F.v) v`` (``-(F.v) v`` at positive curvature)."""
     velocity = np.zeros_like(x)
     dt, alpha, downhill = 0.1, 0.1, 0
-    eigenvalue, converged = np.inf, False
+    converged = False
     for _ in range(max_steps):
         _, forces = surface(x)
-        eigenvalue, eigenvector = lanczos(surface, x, forces, eigenvector, **lanczos_options)
+        eigenvalue, eigenvector = lanczos(surface, x, forces, eigenvector, previous=eigenvalue, **lanczos_options)
         if np.abs(forces.reshape(-1, 3)).max() < fmax and eigenvalue < 0:
             converged = True
             break
