@@ -9,7 +9,7 @@ Starting from a relaxed structure ``x_0`` (energy ``E_0``) an event has three st
    below ``eigenvalue_threshold`` (eV/A^2).
 2. **Convergence** (climb to the saddle): with ``v`` the lowest eigenvector, follow the
    modified force ``F_mod = F - 2 (F.v) v`` (uphill along ``v``, downhill across it; only
-   ``-(F.v) v`` while the curvature is positive) with FIRE until ``max |F_i| < fmax``.
+   ``-(F.v) v`` while the curvature is positive) with L-BFGS until ``max |F_i| < fmax``.
 3. **Relaxation** into the new minimum: from the saddle displaced by ``+-relax_push v``,
    away from ``x_0``, a plain relaxation.
 
@@ -44,6 +44,8 @@ from mlcalc.workflows.relax import relax
 #: A^2/eV, steepest-descent step ``dx = DESCENT_STEP F_perp`` of the activation's perpendicular relaxation
 #: (stable for curvatures below 2 / DESCENT_STEP = 40 eV/A^2).
 DESCENT_STEP = 0.05
+#: A^2/eV, the first L-BFGS step of the convergence stage (ASE's LBFGS uses 1/70).
+INITIAL_INVERSE_CURVATURE = 1.0 / 70.0
 
 
 @dataclass
@@ -268,32 +270,46 @@ def _clip(step: np.ndarray, largest: float) -> np.ndarray:
     return step * (largest / biggest) if biggest > largest else step
 
 
-def _converge(surface, x, eigenvalue, eigenvector, fmax, max_steps, max_step, lanczos_options):
-    """FIRE on the modified force ``F - 2 (F.v) v`` (``-(F.v) v`` at positive curvature)."""
-    velocity = np.zeros_like(x)
-    dt, alpha, downhill = 0.1, 0.1, 0
+def _converge(surface, x, eigenvalue, eigenvector, fmax, max_steps, max_step, lanczos_options, memory=10):
+    """L-BFGS on the modified force ``F - 2 (F.v) v`` (``-(F.v) v`` at positive curvature).
+
+    The modified force points uphill along the lowest mode and downhill across it, so the
+    saddle is a minimum of the surface it is the force of; the L-BFGS history (two-loop
+    recursion, initial inverse curvature ``s.y / y.y``) is dropped whenever ``s.y <= 0``.
+    """
+    steps, changes = [], []
+    previous_x = previous_gradient = None
     converged = False
     for _ in range(max_steps):
         _, forces = surface(x)
         eigenvalue, eigenvector = lanczos(surface, x, forces, eigenvector, previous=eigenvalue, **lanczos_options)
-        if np.abs(forces.reshape(-1, 3)).max() < fmax and eigenvalue < 0:
+        if np.linalg.norm(forces.reshape(-1, 3), axis=1).max() < fmax and eigenvalue < 0:
             converged = True
             break
         parallel = (forces @ eigenvector) * eigenvector
-        modified = forces - 2.0 * parallel if eigenvalue < 0 else -parallel
-        power = float(modified @ velocity)
-        if power > 0:
-            norm = np.linalg.norm(modified)
-            velocity = (1 - alpha) * velocity + alpha * np.linalg.norm(velocity) * modified / norm
-            downhill += 1
-            if downhill > 5:
-                dt, alpha = min(1.1 * dt, 1.0), alpha * 0.99
-        else:
-            velocity[:] = 0.0
-            dt, alpha, downhill = dt * 0.5, 0.1, 0
-        velocity = velocity + dt * modified
-        x = x + _clip(dt * velocity, max_step)
+        gradient = -(forces - 2.0 * parallel if eigenvalue < 0 else -parallel)
+        if previous_x is not None:
+            s, y = x - previous_x, gradient - previous_gradient
+            if s @ y > 1e-12:
+                steps, changes = [*steps[-memory + 1 :], s], [*changes[-memory + 1 :], y]
+            else:
+                steps, changes = [], []
+        previous_x, previous_gradient = x, gradient
+        x = x + _clip(-_two_loop(gradient, steps, changes), max_step)
     return x, eigenvalue, eigenvector, converged
+
+
+def _two_loop(gradient: np.ndarray, steps: list[np.ndarray], changes: list[np.ndarray]) -> np.ndarray:
+    """The L-BFGS inverse-Hessian estimate applied to ``gradient`` (Nocedal and Wright, algorithm 7.4)."""
+    q, alphas = gradient.copy(), []
+    for s, y in zip(reversed(steps), reversed(changes), strict=True):
+        alpha = (s @ q) / (y @ s)
+        q -= alpha * y
+        alphas.append(alpha)
+    q *= (steps[-1] @ changes[-1]) / (changes[-1] @ changes[-1]) if steps else INITIAL_INVERSE_CURVATURE
+    for (s, y), alpha in zip(zip(steps, changes, strict=True), reversed(alphas), strict=True):
+        q += (alpha - (y @ q) / (y @ s)) * s
+    return q
 
 
 def _snapshot(template: Atoms, x: np.ndarray, energy: float, forces: np.ndarray) -> Atoms:
