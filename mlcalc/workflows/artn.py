@@ -26,6 +26,7 @@ writes every saddle and new minimum to one extended-XYZ file, and resumes from i
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +185,7 @@ def artn(
         calculator: any ASE calculator (``None``: ``atoms.calc``).
         push_atoms: indices of the atoms displaced by the initial push.
         push_direction: ``[len(push_atoms), 3]`` push of those atoms (any norm); ``None``: random.
-        seed: random seed of the push direction and the first Lanczos vector.
+        seed: random seed of the push direction.
         push_step: A per activation step; ``max_push_steps`` of them at most.
         perpendicular_steps: relaxation steps across the push after each push step.
         eigenvalue_threshold: eV/A^2; below it the activation ends.
@@ -204,7 +205,14 @@ def artn(
     surface = _Surface(atoms, counter)
     project = lambda v: _project(v, surface.atoms)  # noqa: E731
     x0 = atoms.positions.ravel().copy()
-    e0, _ = surface(x0)
+    e0, initial_forces = surface(x0)
+    largest = float(np.linalg.norm(initial_forces.reshape(-1, 3), axis=1).max())
+    if largest > 0.1:
+        warnings.warn(
+            f"the starting structure is not a minimum (largest force {largest:.3f} eV/A): relax it first, "
+            "the barrier is measured from its energy",
+            stacklevel=2,
+        )
 
     direction = np.zeros((len(atoms), 3))
     push = rng.normal(size=(len(push_atoms), 3)) if push_direction is None else np.asarray(push_direction, float)

@@ -76,3 +76,10 @@ def test_events_are_written_and_resumed(vacancy, tmp_path):
     before = path.read_text()
     artn_events(initial, EMT(), n_events=2, output=path, push_atoms=[jumper], progress=False)
     assert path.read_text() == before
+
+
+def test_an_unrelaxed_start_is_flagged(vacancy):
+    rattled = vacancy[0].copy()
+    rattled.rattle(0.1, seed=0)
+    with pytest.warns(UserWarning, match="not a minimum"):
+        artn(rattled, EMT(), push_atoms=[0], max_push_steps=1, max_steps=1, relax_fmax=10.0)
