@@ -49,7 +49,8 @@ def main() -> None:
             errors = [abs(model.coefficient(k, a, b) / truth.coefficient(k, a, b) - 1) for k in (6, 12) for a, b in LJ]
             spurious = [abs(model.coefficient(k, a, b)) for k in powers if k not in (6, 12) for a, b in LJ]
             rows.append(
-                f"| {n} | {powers[0]}..{powers[-1]} ({len(powers)} exponents) | {report.rmse[-1]:.1e} | "
+                f"| {n} | {', '.join(map(str, powers)) if len(powers) < 4 else f'{powers[0]}..{powers[-1]}'} | "
+                f"{report.rmse[-1]:.1e} | "
                 f"{max(errors):.1e} | {max(spurious, default=0.0):.1e} | {seconds:.1f} |"
             )
             print(rows[-1])
