@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -368,7 +369,7 @@ def artn_events(
     seed: int = 0,
     temperature: float | None = None,
     progress: bool = True,
-    **options,
+    **options: Any,
 ) -> list[dict]:
     """Generate ``n_events`` ARTn events from the minimum ``atoms``, each written to ``output``.
 

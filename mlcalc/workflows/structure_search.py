@@ -33,6 +33,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -277,7 +278,7 @@ def structure_search(
     n_best: int = 5,
     trust_extrapolated: bool = False,
     progress: bool = True,
-    **random_options,
+    **random_options: Any,
 ) -> SearchResult:
     """Relax ``n_trials`` random cells and rank the distinct results by enthalpy (see the module docstring).
 
@@ -289,7 +290,9 @@ def structure_search(
         output: folder for ``structures.extxyz`` (every relaxed trial), ``best.extxyz``, ``search.png``.
         pressure: GPa; the enthalpy is ``E + p V``.
         batch_size: random cells relaxed together (one batched call per step with mlcalc calculators).
-        fmax, steps, optimizer: relaxation convergence (eV/A), step limit and ASE optimiser.
+        fmax: relaxation convergence, eV/A.
+        steps: largest number of optimiser steps per relaxation.
+        optimizer: ``"BFGS"``, ``"LBFGS"`` or ``"FIRE"`` (ASE's).
         energy_tolerance: eV/atom; ``fingerprint_tolerance``: cosine distance; together they define duplicates.
         n_best: distinct structures written to ``best.extxyz``.
         trust_extrapolated: rank structures where the calculator reports ``extrapolations``
