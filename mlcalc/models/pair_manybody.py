@@ -1,4 +1,4 @@
-"""Pair + many-body model for crystal-structure prediction (SEEDS.md section 6, seed 002).
+"""Pair + many-body model for crystal-structure prediction (a fitted pair expansion plus a small network).
 
 The energy of a periodic structure (eV) is::
 

@@ -1,6 +1,6 @@
 """Fitting the pair + many-body model (:class:`~mlcalc.models.pair_manybody.PairManyBody`) by alternation.
 
-SEEDS.md section 6: the pair part is linear in its coefficients, so it is solved exactly;
+The pair part is linear in its coefficients, so it is solved exactly;
 the network learns what it leaves. With ``E_n`` the reference energies of the structures::
 
     repeat:
@@ -12,7 +12,7 @@ the network learns what it leaves. With ``E_n`` the reference energies of the st
 counts and the ``1/r^k`` lattice sums per element pair); its columns are scaled to unit
 norm before the least-squares solve (the sums over ``k = 1..15`` span many orders of
 magnitude). The report gives ``eta_2body = < E_2body / E >``, the share of the pair part
-in the energy averaged over the structures (SEEDS.md).
+in the energy averaged over the structures.
 
 :func:`novelty_filter` is the seed's data selection: a structure is kept only if some of its
 per-atom features (the model's many-body inputs) leave the range the kept ones cover.

@@ -20,8 +20,9 @@ than ``lanczos_tolerance`` (eV/A^2). Rigid translations (zero modes of a periodi
 are projected out of every vector. Energies in eV, eigenvalues in eV/A^2, distances in A;
 ``barrier = E_saddle - E_0``.
 
-:func:`artn_events` runs many events (the data generation of SEEDS.md section 2, seed 000),
-writes every saddle and new minimum to one extended-XYZ file, and resumes from it.
+:func:`artn_events` runs many events (for data generation: tens of thousands of training
+structures from a few hundred minima), writes every saddle and new minimum to one
+extended-XYZ file, and resumes from it.
 """
 
 from __future__ import annotations
