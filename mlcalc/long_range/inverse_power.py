@@ -32,7 +32,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torchpme
 
 from mlcalc.graph import Graph
 from mlcalc.long_range.parameters import EwaldParameters, ewald_kvectors
@@ -48,6 +47,8 @@ class InversePowerSums(torch.nn.Module):
     """
 
     def __init__(self, powers: Sequence[int], cutoff: float, accuracy: float = 1e-8) -> None:
+        import torchpme  # here, not at import: torch-pme loads metatensor and torch._dynamo (seconds)
+
         super().__init__()
         self.powers = [int(p) for p in powers]
         if any(not 1 <= p <= 6 for p in self.powers):

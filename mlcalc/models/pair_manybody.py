@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from e3nn import o3
 
 from mlcalc.descriptors.cutoff_functions import cutoff_function
 from mlcalc.descriptors.symmetry_functions import SymmetryFunction, SymmetryFunctions
@@ -195,6 +194,8 @@ class PairManyBody(Model):
         return torch.cat([functions, volume.unsqueeze(1), self._q6(near, vectors).unsqueeze(1)], dim=1)
 
     def _q6(self, graph: Graph, vectors: torch.Tensor) -> torch.Tensor:
+        from e3nn import o3  # here, not at import: e3nn loads torch._dynamo (seconds)
+
         i = graph.edge_index[0]
         r = vectors.norm(dim=1)
         weights = cutoff_function(r, self.order_cutoff) * (r < self.order_cutoff)

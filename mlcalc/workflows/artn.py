@@ -38,7 +38,6 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.geometry import find_mic
 from ase.io import read, write
-from scipy.linalg import eigh_tridiagonal
 from tqdm.auto import tqdm
 
 from mlcalc.workflows.batch import calculator_for, evaluate_all
@@ -138,6 +137,8 @@ def lanczos(
     from one iteration to the next, the first compared with ``previous`` (the eigenvalue of
     the last call, when ``start`` is its eigenvector: then an unchanged mode costs one call).
     """
+    from scipy.linalg import eigh_tridiagonal
+
     q = project(start)
     q = q / np.linalg.norm(q)
     basis, alphas, betas = [q], [], []
