@@ -501,13 +501,49 @@ def run_props(args: argparse.Namespace) -> int:
     return 0 if details["cell_relaxed"] and details["neb_converged"] else 1
 
 
+def add_search(subparsers) -> None:
+    parser = subparsers.add_parser("search", help="crystal-structure search: relax random cells, rank by enthalpy")
+    parser.add_argument("model", help="model file, or n2p2 directory (with input.nn)")
+    parser.add_argument("composition", help="formula unit, e.g. Si or SiO2")
+    parser.add_argument("--formula-units", type=int, default=1, help="formula units per cell (default 1)")
+    parser.add_argument("--trials", type=int, default=32, help="random cells to relax, resumed ones included")
+    parser.add_argument("--pressure", type=float, default=0.0, help="GPa (default 0)")
+    parser.add_argument("--output", default="search", help="folder for structures, best.extxyz, search.png")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=8, help="cells relaxed together (default 8)")
+    parser.add_argument("--fmax", type=float, default=0.01, help="relaxation convergence, eV/A (default 0.01)")
+    parser.add_argument("--volume", type=float, nargs=2, help="range of the volume per atom, A^3")
+    parser.add_argument("--length-unit", help="n2p2 files' length unit (angstrom, bohr)")
+    parser.add_argument("--energy-unit", help="n2p2 files' energy unit (eV, hartree)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    parser.set_defaults(run=run_search)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from mlcalc.workflows.structure_search import structure_search
+
+    options = {"volume_range": tuple(args.volume)} if args.volume else {}
+    result = structure_search(
+        args.composition, _open(args), n_trials=args.trials, formula_units=args.formula_units, output=args.output,
+        seed=args.seed, pressure=args.pressure, batch_size=args.batch, fmax=args.fmax, **options,
+    )  # fmt: skip
+    print("rank  enthalpy (eV/atom)  volume (A^3/atom)  found  first trial")
+    for rank, c in enumerate(result.unique[:10]):
+        print(f"{rank:4d} {c.enthalpy:19.5f} {c.volume:18.3f} {c.count:6d} {c.trial:12d}")
+    if result.untrusted:
+        print(f"{len(result.untrusted)} relaxed structure(s) where the model extrapolates were not ranked")
+    print(f"files: {args.output}/structures.extxyz, best.extxyz, search.png")
+    return 0
+
+
 def add_train(subparsers) -> None:
     from mlcalc.train.cli import add_train_parser
 
     add_train_parser(subparsers)
 
 
-SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_train]
+SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_search, add_train]
 
 
 if __name__ == "__main__":

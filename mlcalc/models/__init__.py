@@ -7,6 +7,7 @@ from mlcalc.models.behler_parrinello import BehlerParrinello
 from mlcalc.models.coulomb_buckingham import CoulombBuckingham
 from mlcalc.models.ewald_nnp import EwaldNNP
 from mlcalc.models.pair import Buckingham, LennardJones, Morse, PairPotential
+from mlcalc.models.pair_manybody import PairManyBody
 from mlcalc.models.scale_shift import ScaleShift
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "LennardJones",
     "Morse",
     "Buckingham",
+    "PairManyBody",
     "BehlerParrinello",
     "Allegro",
     "ANI",
