@@ -15,6 +15,7 @@ from mlcalc.calculators import (  # noqa: E402
     EwaldNNPCalculator,
 )
 from mlcalc.io import ModelFileError, load_calculator, load_model, save  # noqa: E402
+from mlcalc.uncertainty import EnsembleCalculator  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -23,6 +24,7 @@ __all__ = [
     "BehlerParrinelloCalculator",
     "CoulombBuckinghamCalculator",
     "EwaldNNPCalculator",
+    "EnsembleCalculator",
     "ModelFileError",
     "load_calculator",
     "load_model",

@@ -100,9 +100,13 @@ class MLCalculator(Calculator):
         )
         self._warn_short_distances(graph)
         want_stress = any(_has_stress(atoms) for atoms in structures)
-        output = evaluate(self.model, graph, forces=True, stress=want_stress)
+        output = self.evaluate_graph(graph, stress=want_stress)
         per_structure_keys = {"energy", "stress", *self.model.per_structure_outputs}
         return _split_results(output, graph, structures, per_structure_keys)
+
+    def evaluate_graph(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
+        """The model's outputs with forces (and stress) for a batch; subclasses may reduce them."""
+        return evaluate(self.model, graph, forces=True, stress=stress)
 
     def check_atoms(self, atoms: Atoms) -> None:
         """Raise a clear ``ValueError`` for input the model cannot evaluate correctly."""
