@@ -37,8 +37,8 @@ def evaluate(
     stress only for periodic structures). Extra model outputs are passed through.
 
     A committee (:mod:`mlcalc.uncertainty.committee`) returns energies ``[K, N]``, one row
-    per member; then every result gains that leading ``K`` axis and each member's forces and
-    stress come from one batched backward pass.
+    per member (mapped with ``vmap``); then every result gains that leading ``K`` axis and
+    each member's forces and stress come from one batched (``vmap``-ed) backward pass.
     """
     if getattr(model, "computes_derivatives", False):
         return _precomputed(model, graph, forces=forces, stress=stress)

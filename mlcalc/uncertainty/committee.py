@@ -12,14 +12,18 @@ For ``K`` members with energies ``E_k``, per-atom energies ``E_k,i`` and forces 
 - ``max_forces_std = max_i forces_std_i`` (eV/A), the usual active-learning trigger;
 - ``member_energy``: the ``K`` members' energies (eV).
 
-Members sharing an architecture (same kind and same ``config()``) run as one batched
-call: their parameters are stacked (``torch.func.stack_module_state``) and one template
-module is mapped over them with ``torch.func.vmap`` + ``functional_call``; buffers equal in
-all members (descriptor scaling, normalisations) are shared rather than stacked. The
-neighbour list is built once for the whole committee. Forces and stress still come from
-autograd in :func:`mlcalc.evaluate.evaluate`, which takes all members' gradients in one
-batched backward pass. Other members (other families, or a model that ``vmap`` cannot
-map) are evaluated one after the other on the same graph.
+The neighbour list is built once for the whole committee. Members sharing an
+architecture (same kind and same ``config()``) can run as one batched call: their
+parameters are stacked (``torch.func.stack_module_state``) and one template module is
+mapped over them with ``torch.func.vmap`` + ``functional_call``; buffers equal in all
+members (descriptor scaling, normalisations) are shared rather than stacked, and
+:func:`mlcalc.evaluate.evaluate` takes all members' forces and stress in one batched
+backward pass. That pays off where the costly part does not depend on the weights
+(Behler-Parrinello: the symmetry functions are computed once for all members); for
+Allegro the mapped forward costs more than the members one by one on CPU
+(``bench/results/ensemble.md``), so by default (``batched="auto"``) such members, other
+families, and models ``vmap`` cannot map are evaluated one after the other on the shared
+graph, each through :func:`~mlcalc.evaluate.evaluate`.
 """
 
 from __future__ import annotations
@@ -51,8 +55,11 @@ class Committee(Model):
     Args:
         members: the models; they must know the same elements (in any order).
         batched: ``True`` maps members of one architecture with ``vmap``; ``False`` runs them
-            one by one; ``"auto"`` batches where :data:`BATCHED_KINDS` says it pays off on
-            the device (on CUDA always).
+            one by one; ``"auto"`` maps them on CUDA, and on CPU only for the kinds in
+            :data:`BATCHED_KINDS`, where it was measured to pay off.
+
+    :meth:`outputs` gives energies, forces and stress per member, the way
+    :class:`EnsembleCalculator` uses it.
     """
 
     per_structure_outputs = COMMITTEE_STRUCTURE_OUTPUTS
@@ -88,8 +95,17 @@ class Committee(Model):
         self.n_members = len(members)
 
     def forward(self, graph: Graph) -> torch.Tensor:
-        rows = [group(graph, batched=self._batch(group, graph)) for group in self.groups]
+        rows = [group.energies(graph, batched=self._batch(group, graph)) for group in self.groups]
         return torch.cat(rows).index_select(0, self.order)
+
+    def outputs(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
+        """Per member ``energy [K, B]``, ``energies [K, N]``, ``forces [K, N, 3]`` (and ``stress``),
+        from :func:`mlcalc.evaluate.evaluate`: one call per mapped group, one per other member."""
+        parts: list[dict[str, torch.Tensor]] = []
+        for group in self.groups:
+            parts += group.outputs(graph, batched=self._batch(group, graph), stress=stress)
+        keys = ("energy", "energies", "forces", "stress") if stress else ("energy", "energies", "forces")
+        return {key: torch.cat([part[key] for part in parts]).index_select(0, self.order) for key in keys}
 
     def _batch(self, group: MemberGroup, graph: Graph) -> bool:
         if self.batched == "auto":
@@ -111,9 +127,8 @@ class MemberGroup(torch.nn.Module):
         self.needs_within = self.cutoff < cutoff
         remap = [members[0].species.index(e) for e in species] if species is not None else []
         self.register_buffer("species_map", torch.tensor(remap, dtype=torch.long), persistent=False)
-        self.stackable = len(members) > 1
-        self.vmap_failed = False
-        if self.stackable:
+        self.mappable = len(members) > 1
+        if self.mappable:
             params, buffers = stack_module_state(list(members))
             self.parameter_names = list(params)
             for n, name in enumerate(self.parameter_names):
@@ -126,31 +141,68 @@ class MemberGroup(torch.nn.Module):
             # the template runs under functional_call with the stacked tensors swapped in: no storage of its own
             object.__setattr__(self, "template", copy.deepcopy(members[0]).to("meta"))
 
-    def forward(self, graph: Graph, batched: bool = True) -> torch.Tensor:
+    def energies(self, graph: Graph, batched: bool) -> torch.Tensor:
+        """Per-atom energies ``[k, N]`` of the group's ``k`` members."""
+        graph = self._own(graph)
+        if batched and self._map_ok():
+            try:
+                return _Mapped(self)(graph)
+            except RuntimeError as error:
+                self._give_up_mapping(error)
+        return torch.stack([_energies(member(graph)) for member in self.members])
+
+    def outputs(self, graph: Graph, batched: bool, stress: bool) -> list[dict[str, torch.Tensor]]:
+        """Energies, forces (and stress) with a leading member axis: one dict for the mapped
+        group, else one per member."""
+        graph = self._own(graph)
+        if batched and self._map_ok():
+            try:
+                return [evaluate(_Mapped(self), graph, forces=True, stress=stress)]
+            except RuntimeError as error:
+                self._give_up_mapping(error)
+        results = [evaluate(member, graph, forces=True, stress=stress) for member in self.members]
+        return [{key: value.detach()[None] for key, value in result.items()} for result in results]
+
+    def _own(self, graph: Graph) -> Graph:
+        """The committee's graph cut to this group's cutoff, in its members' species order."""
         if self.needs_within:
             graph = graph.within(self.cutoff)
         if len(self.species_map):
-            graph = _with_species(graph, self.species_map[graph.species])
-        if batched and self.stackable and not self.vmap_failed:
-            try:
-                return self._mapped(graph)
-            except RuntimeError as error:  # data-dependent Python control flow on a per-member tensor
-                warnings.warn(
-                    f"{self.kind} committee members cannot be mapped with vmap ({str(error).splitlines()[0]}); "
-                    "evaluating them one by one",
-                    stacklevel=2,
-                )
-                self.vmap_failed = True
-        return torch.stack([_energies(member(graph)) for member in self.members])
+            graph = dataclasses.replace(graph, species=self.species_map[graph.species])
+        return graph
 
-    def _mapped(self, graph: Graph) -> torch.Tensor:
-        params = {name: getattr(self, f"param_{n}") for n, name in enumerate(self.parameter_names)}
+    def _map_ok(self) -> bool:
+        return self.mappable and not getattr(self, "vmap_failed", False)
+
+    def _give_up_mapping(self, error: RuntimeError) -> None:
+        """vmap refuses data-dependent Python control flow on a per-member tensor (e.g. a warning
+        that reads stacked buffers): fall back to one member at a time, once and for all."""
+        if "vmap" not in str(error):
+            raise error
+        warnings.warn(
+            f"{self.kind} committee members cannot be mapped with vmap ({str(error).splitlines()[0][:120]}); "
+            "evaluating them one by one",
+            stacklevel=3,
+        )
+        self.vmap_failed = True
+
+
+class _Mapped(Model):
+    """A group's members as one model of per-atom energies ``[k, N]``, by ``vmap`` over stacked weights."""
+
+    def __init__(self, group: MemberGroup) -> None:
+        super().__init__(group.template.species, group.cutoff)
+        object.__setattr__(self, "group", group)
+
+    def forward(self, graph: Graph) -> torch.Tensor:
+        group = self.group
+        params = {name: getattr(group, f"param_{n}") for n, name in enumerate(group.parameter_names)}
         stacked, shared = {}, {}
-        for n, name in enumerate(self.buffer_names):
-            (shared if self.shared[n] else stacked)[name] = getattr(self, f"buffer_{n}")
+        for n, name in enumerate(group.buffer_names):
+            (shared if group.shared[n] else stacked)[name] = getattr(group, f"buffer_{n}")
 
         def member_energies(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
-            return _energies(functional_call(self.template, ({**p, **b, **shared},), (graph,)))
+            return _energies(functional_call(group.template, ({**p, **b, **shared},), (graph,)))
 
         return vmap(member_energies)(params, stacked)
 
@@ -192,7 +244,7 @@ class EnsembleCalculator(MLCalculator):
         return [member for group in self.model.groups for member in group.members]
 
     def evaluate_graph(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
-        return committee_statistics(evaluate(self.model, graph, forces=True, stress=stress), graph)
+        return committee_statistics(self.model.outputs(graph, stress=stress), graph)
 
     def calculate_batch(self, structures: Sequence) -> list[dict[str, Any]]:
         results = super().calculate_batch(structures)
@@ -257,5 +309,3 @@ def _energies(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
     return output["energies"] if isinstance(output, dict) else output
 
 
-def _with_species(graph: Graph, species: torch.Tensor) -> Graph:
-    return dataclasses.replace(graph, species=species)
