@@ -108,6 +108,7 @@ class Committee(Model):
         return {key: torch.cat([part[key] for part in parts]).index_select(0, self.order) for key in keys}
 
     def _batch(self, group: MemberGroup, graph: Graph) -> bool:
+        group.quiet = self.batched == "auto"  # an automatic choice falls back without a warning
         if self.batched == "auto":
             return graph.positions.device.type == "cuda" or group.kind in BATCHED_KINDS
         return bool(self.batched)
@@ -179,12 +180,14 @@ class MemberGroup(torch.nn.Module):
         that reads stacked buffers): fall back to one member at a time, once and for all."""
         if "vmap" not in str(error):
             raise error
+        self.vmap_failed = True
+        if getattr(self, "quiet", False):
+            return
         warnings.warn(
             f"{self.kind} committee members cannot be mapped with vmap ({str(error).splitlines()[0][:120]}); "
             "evaluating them one by one",
             stacklevel=3,
         )
-        self.vmap_failed = True
 
 
 class _Mapped(Model):
@@ -307,5 +310,3 @@ BATCHED_KINDS = ("behler_parrinello", "ewald_nnp")
 
 def _energies(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
     return output["energies"] if isinstance(output, dict) else output
-
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from ase import Atoms
 from ase.build import bulk
@@ -45,3 +46,38 @@ def copper(seed: int = 1) -> Atoms:
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
     atoms.rattle(0.1, seed=seed)
     return atoms
+
+
+def emt_copper(n: int, seed: int = 0, size: int = 1) -> list[Atoms]:
+    """``n`` rattled and strained fcc Cu cells labelled by ASE's EMT (energy, forces, stress)."""
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(seed)
+    structures = []
+    for _ in range(n):
+        atoms = bulk("Cu", "fcc", a=3.6 * rng.uniform(0.97, 1.04), cubic=True).repeat(size)
+        atoms.positions += rng.normal(0.0, 0.08, atoms.positions.shape)
+        atoms.calc = EMT()
+        results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(), "stress": atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        structures.append(atoms)
+    return structures
+
+
+def bp_config(data, directory, epochs: int = 3) -> dict:
+    """A small Behler-Parrinello training configuration on ``data``."""
+    functions = {e: [f.to_dict() for f in fs] for e, fs in symmetry_functions(["Cu"]).items()}
+    return {
+        "data": {"train": str(data), "split": {"validation": 0.2, "test": 0.0, "seed": 0}},
+        "model": {
+            "kind": "behler_parrinello",
+            "symmetry_functions": functions,
+            "hidden_layers": [8],
+            "activations": ["t", "l"],
+            "scaling": "scale",
+            "scale_min": -1.0,
+        },
+        "training": {"epochs": epochs, "batch_size": 4, "optimizer": {"lr": 0.01}},
+        "output": {"directory": str(directory), "progress": False, "plots": False},
+    }
