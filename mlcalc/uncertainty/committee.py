@@ -10,7 +10,9 @@ For ``K`` members with energies ``E_k``, per-atom energies ``E_k,i`` and forces 
   atom, the root of the member variance averaged over the three components (rotation
   invariant, since it is the variance of the force vector divided by 3);
 - ``max_forces_std = max_i forces_std_i`` (eV/A), the usual active-learning trigger;
-- ``member_energy``: the ``K`` members' energies (eV).
+- ``member_energy``: the ``K`` members' energies (eV);
+- ``novelty``, ``novelty_score`` (per atom): whether and how far an atom's features leave the
+  training ranges (:mod:`mlcalc.uncertainty.novelty`), from the first member that stores them.
 
 The neighbour list is built once for the whole committee. Members sharing an
 architecture (same kind and same ``config()``) can run as one batched call: their
@@ -44,6 +46,7 @@ from mlcalc.calculator import MLCalculator
 from mlcalc.evaluate import evaluate
 from mlcalc.graph import Graph
 from mlcalc.models.base import Model
+from mlcalc.uncertainty.novelty import has_ranges, novelty
 
 #: Per-structure outputs of a committee (the other extras are per atom).
 COMMITTEE_STRUCTURE_OUTPUTS = ("energy_std", "max_forces_std", "member_energy")
@@ -144,7 +147,7 @@ class MemberGroup(torch.nn.Module):
 
     def energies(self, graph: Graph, batched: bool) -> torch.Tensor:
         """Per-atom energies ``[k, N]`` of the group's ``k`` members."""
-        graph = self._own(graph)
+        graph = self.own_graph(graph)
         if batched and self._map_ok():
             try:
                 return _Mapped(self)(graph)
@@ -155,7 +158,7 @@ class MemberGroup(torch.nn.Module):
     def outputs(self, graph: Graph, batched: bool, stress: bool) -> list[dict[str, torch.Tensor]]:
         """Energies, forces (and stress) with a leading member axis: one dict for the mapped
         group, else one per member."""
-        graph = self._own(graph)
+        graph = self.own_graph(graph)
         if batched and self._map_ok():
             try:
                 return [evaluate(_Mapped(self), graph, forces=True, stress=stress)]
@@ -164,7 +167,7 @@ class MemberGroup(torch.nn.Module):
         results = [evaluate(member, graph, forces=True, stress=stress) for member in self.members]
         return [{key: value.detach()[None] for key, value in result.items()} for result in results]
 
-    def _own(self, graph: Graph) -> Graph:
+    def own_graph(self, graph: Graph) -> Graph:
         """The committee's graph cut to this group's cutoff, in its members' species order."""
         if self.needs_within:
             graph = graph.within(self.cutoff)
@@ -229,6 +232,8 @@ class EnsembleCalculator(MLCalculator):
         "forces_std",
         "max_forces_std",
         "member_energy",
+        "novelty",
+        "novelty_score",
     ]
 
     def __init__(
@@ -241,13 +246,20 @@ class EnsembleCalculator(MLCalculator):
     ) -> None:
         models = [_as_model(member, n2p2_units or {}).eval() for member in members]
         super().__init__(Committee(models, batched=batched), **kwargs)
+        self._novelty_group = next((g for g in self.model.groups if has_ranges(g.members[0])), None)
 
     @property
     def members(self) -> list[Model]:
         return [member for group in self.model.groups for member in group.members]
 
     def evaluate_graph(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
-        return committee_statistics(self.model.outputs(graph, stress=stress), graph)
+        """Committee statistics, and the per-atom novelty (:mod:`mlcalc.uncertainty.novelty`) of
+        the first member that knows its training ranges."""
+        results = committee_statistics(self.model.outputs(graph, stress=stress), graph)
+        if self._novelty_group is not None:
+            group = self._novelty_group
+            results.update(novelty(group.members[0], group.own_graph(graph)))
+        return results
 
     def calculate_batch(self, structures: Sequence) -> list[dict[str, Any]]:
         results = super().calculate_batch(structures)

@@ -6,7 +6,8 @@ the same validation and test structures. With ``bootstrap`` each member's traini
 a bootstrap sample (drawn with replacement, same size) of the training split, seeded by
 ``k``: the usual way to make members disagree where data are thin. The data files of a
 bootstrap member are written to its directory. ``committee.json`` lists the member model
-files, which :class:`mlcalc.EnsembleCalculator` opens.
+files, which :class:`mlcalc.EnsembleCalculator` opens; each stores the feature ranges of its
+training structures (:func:`mlcalc.uncertainty.novelty.store_ranges`) for novelty detection.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from mlcalc.train import train
 from mlcalc.train.config import family_defaults, load_config, model_kind, resolve
 from mlcalc.train.data import read_structures, split_indices
+from mlcalc.uncertainty.novelty import store_ranges
 
 
 def train_committee(
@@ -35,25 +37,30 @@ def train_committee(
     user = load_config(config) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(dict(config))
     resolved = resolve(user, family_defaults(model_kind(user)))
     directory = Path(resolved["output"]["directory"])
-    data = _bootstrap_data(resolved["data"]) if bootstrap else None
+    data = _split_data(resolved["data"])
     summary: dict[str, Any] = {"members": [], "metrics": []}
     for k in range(members):
         member = copy.deepcopy(user)
         member_directory = directory / f"member_{k}"
         member.setdefault("training", {})["seed"] = int(resolved["training"]["seed"]) + k
         member.setdefault("output", {})["directory"] = str(member_directory)
-        if data is not None:
-            member["data"] = {**member.get("data", {}), **_write_bootstrap(data, k, member_directory)}
+        training = data["train"]
+        if bootstrap:
+            chosen = np.random.default_rng(k).integers(0, len(training), size=len(training))
+            training = [training[i] for i in chosen]
+            member["data"] = {**member.get("data", {}), **_write_data(data, training, member_directory)}
         again = resume and (member_directory / "checkpoint.pt").is_file()
         metrics = train(member, resume=again)
-        summary["members"].append(str(member_directory / resolved["output"]["model_file"]))
+        model_file = member_directory / resolved["output"]["model_file"]
+        store_ranges(model_file, training, resolved["data"]["neighbor_list"])
+        summary["members"].append(str(model_file))
         summary["metrics"].append({key: value for key, value in metrics.items() if key != "units"})
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "committee.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def _bootstrap_data(data: Mapping[str, Any]) -> dict[str, list]:
+def _split_data(data: Mapping[str, Any]) -> dict[str, list]:
     """The training, validation and test structures, split as the trainer splits them."""
     structures = read_structures(data["train"], data["index"])
     given = {s: read_structures(data[s], data["index"]) if data[s] else None for s in ("validation", "test")}
@@ -69,12 +76,10 @@ def _bootstrap_data(data: Mapping[str, Any]) -> dict[str, list]:
     return {**split, **{name: value for name, value in given.items() if value is not None}}
 
 
-def _write_bootstrap(data: Mapping[str, list], k: int, directory: Path) -> dict[str, Any]:
+def _write_data(data: Mapping[str, list], training: list, directory: Path) -> dict[str, Any]:
     directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(k)
-    chosen = rng.integers(0, len(data["train"]), size=len(data["train"]))
     files: dict[str, Any] = {"index": ":", "split": {"validation": 0.0, "test": 0.0}}
-    sets = {"train": [data["train"][i] for i in chosen], "validation": data["validation"], "test": data["test"]}
+    sets = {"train": training, "validation": data["validation"], "test": data["test"]}
     for name, structures in sets.items():
         files[name] = None
         if structures:

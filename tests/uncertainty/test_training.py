@@ -30,3 +30,4 @@ def test_train_ensemble_from_the_command_line(tmp_path):
     atoms.calc = mlcalc.EnsembleCalculator(summary["members"], device="cpu")
     atoms.get_forces()
     assert atoms.calc.results["energy_std"] > 0 and atoms.calc.results["max_forces_std"] > 0
+    assert atoms.calc.results["novelty"].shape == (len(atoms),)  # the members carry their training ranges
