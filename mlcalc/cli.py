@@ -284,7 +284,24 @@ def add_train(subparsers) -> None:
     add_train_parser(subparsers)
 
 
-SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_train]
+def add_learn(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "learn",
+        help="active learning: committee, explore, select, label, retrain (resumes where it stopped)",
+        description="Run or resume an active-learning campaign; options in docs/uncertainty.md.",
+    )
+    parser.add_argument("config", help="YAML configuration of the campaign")
+
+    def run(args: argparse.Namespace) -> int:
+        from mlcalc.workflows.active_learning import ActiveLearning
+
+        ActiveLearning(args.config).run()
+        return 0
+
+    parser.set_defaults(run=run)
+
+
+SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_train, add_learn]
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,22 @@ from mlcalc.uncertainty.novelty import store_ranges
 
 
 def train_committee(
-    config: Mapping[str, Any] | str | os.PathLike, members: int, *, bootstrap: bool = False, resume: bool = False
+    config: Mapping[str, Any] | str | os.PathLike,
+    members: int,
+    *,
+    bootstrap: bool = False,
+    resume: bool = False,
+    fine_tune_from: Sequence[str | os.PathLike] | None = None,
 ) -> dict[str, Any]:
-    """Train ``members`` models as the module docstring says; return their files and test metrics."""
+    """Train ``members`` models as the module docstring says; return their files and test metrics.
+
+    ``fine_tune_from``: one model file per member to start from (``transfer.from``), e.g.
+    the previous committee of an active-learning loop.
+    """
     if members < 2:
         raise ValueError(f"a committee needs at least 2 members, got {members}")
+    if fine_tune_from is not None and len(fine_tune_from) != members:
+        raise ValueError(f"fine_tune_from names {len(fine_tune_from)} models for {members} members")
     user = load_config(config) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(dict(config))
     resolved = resolve(user, family_defaults(model_kind(user)))
     directory = Path(resolved["output"]["directory"])
@@ -45,6 +56,9 @@ def train_committee(
         member.setdefault("training", {})["seed"] = int(resolved["training"]["seed"]) + k
         member.setdefault("output", {})["directory"] = str(member_directory)
         training = data["train"]
+        if fine_tune_from is not None:
+            member["transfer"] = {**member.get("transfer", {}), "from": str(fine_tune_from[k])}
+            member.pop("model", None)
         if bootstrap:
             chosen = np.random.default_rng(k).integers(0, len(training), size=len(training))
             training = [training[i] for i in chosen]
