@@ -60,9 +60,9 @@ def generate_symmetry_functions(
     cutoff: float,
     r_min: float | Mapping[tuple[str, str], float],
     *,
-    n_radial: int = 8,
+    n_radial: int | Mapping[str, int] = 8,
     radial: Sequence[str] = ("centred",),
-    n_angular: int = 3,
+    n_angular: int | Mapping[str, int] = 3,
     angular: Sequence[str] = ("G4", "G5"),
     zetas: Sequence[float] = (1.0, 4.0),
     lambdas: Sequence[float] = (-1.0, 1.0),
@@ -75,9 +75,9 @@ def generate_symmetry_functions(
         cutoff: ``r_c`` of every function, Angstrom.
         r_min: shortest distance, one number or per sorted element pair (as
             :func:`shortest_distances` returns; pairs absent from it use the smallest given).
-        n_radial: grid points per radial mode and neighbour element.
+        n_radial: grid points per radial mode and neighbour element (or per mode, ``{mode: n}``).
         radial: radial modes, any of ``"centred"``, ``"shifted"``.
-        n_angular: ``eta`` values per angular kind and neighbour pair.
+        n_angular: ``eta`` values per angular kind and neighbour pair (or per kind, ``{kind: n}``).
         angular: ``"G4"`` (narrow), ``"G5"`` (wide), both, or neither.
         zetas, lambdas: angular exponents and signs.
     """
@@ -91,20 +91,20 @@ def generate_symmetry_functions(
     for centre in species:
         own: list[SymmetryFunction] = []
         for neighbor in species:
-            grid = _grid(_distance(distances, centre, neighbor), cutoff, n_radial)
             for mode in radial:
+                grid = _grid(_distance(distances, centre, neighbor), cutoff, _count(n_radial, mode))
                 own += _radial(mode, neighbor, grid, cutoff, cutoff_function)
         for pair in combinations_with_replacement(species, 2):
             start = min(_distance(distances, centre, pair[0]), _distance(distances, centre, pair[1]))
-            for width in _grid(start, cutoff, n_angular):
-                own += [
-                    SymmetryFunction(
-                        kind, pair, cutoff, eta=1.0 / (2.0 * width**2), zeta=z, lambda_=lam, cutoff=cutoff_function
-                    )
-                    for kind in angular
-                    for z in zetas
-                    for lam in lambdas
-                ]
+            own += [
+                SymmetryFunction(
+                    kind, pair, cutoff, eta=1.0 / (2.0 * width**2), zeta=z, lambda_=lam, cutoff=cutoff_function
+                )
+                for kind in angular
+                for width in _grid(start, cutoff, _count(n_angular, kind))
+                for z in zetas
+                for lam in lambdas
+            ]
         functions[centre] = own
     return functions
 
@@ -119,6 +119,10 @@ def _pair_distances(species: Sequence[str], r_min: float | Mapping) -> dict[tupl
     if not r_min > 0:
         raise ValueError(f"the shortest distance must be positive, got {r_min}")
     return {pair: float(r_min) for pair in combinations_with_replacement(sorted(species), 2)}
+
+
+def _count(n: int | Mapping[str, int], key: str) -> int:
+    return int(n[key]) if isinstance(n, Mapping) else int(n)
 
 
 def _distance(distances: Mapping[tuple[str, str], float], a: str, b: str) -> float:
