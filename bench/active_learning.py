@@ -1,20 +1,20 @@
 """Demonstration: an active-learning campaign from 20 structures, checked on an independent MD test set.
 
-Reference: ASE's EMT for fcc copper (``--reference emt``, default; 32-atom cells) or
+Reference: ASE's EMT for fcc copper (``--reference emt``, default; 16-atom cells) or
 GFN2-xTB through tblite (``--reference tblite``; 8-atom Si cells, slow). The initial
 data are 20 near-equilibrium cells (lattice constant within 1 %, atoms rattled by
 0.05 A), so the first committee has never seen hot structures. The test set is
 independent: frames of reference Langevin MD at 300, 700 and 1100 K (after 200 fs of
 equilibration, one every 40 fs, its own random seed), never used in training.
 
-The campaign (``mlcalc.workflows.active_learning``): a committee of 4 Behler-Parrinello
+The campaign (``mlcalc.workflows.active_learning``): a committee of 3 Behler-Parrinello
 models (``--members``), Langevin exploration at the same three temperatures stopped when
-the committee force spread passes ``--stop`` eV/A, 12 structures selected per iteration
+the committee force spread passes ``--stop`` eV/A, 10 structures selected per iteration
 by disagreement, novelty and farthest-point sampling, labelled by the reference, and
 retrained from scratch. Prints the progress table (also ``<out>/progress.csv``,
 ``progress.png``) and the final MD check.
 
-    python bench/active_learning.py [--out DIR] [--iterations 4] [--epochs 80] [--reference emt|tblite]
+    python bench/active_learning.py [--out DIR] [--iterations 3] [--epochs 20] [--reference emt|tblite]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from mlcalc.workflows.active_learning import ActiveLearning, format_table, label
 
 SYSTEMS = {
     # element, structure, lattice constant (A), repeat, cutoff (A)
-    "emt": ("Cu", "fcc", 3.59, 2, 5.0),
+    "emt": ("Cu", "fcc", 3.59, (2, 2, 1), 5.0),
     "tblite": ("Si", "diamond", 5.43, 1, 5.0),
 }
 TEMPERATURES = [300.0, 700.0, 1100.0]
@@ -85,12 +85,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", choices=sorted(SYSTEMS), default="emt")
     parser.add_argument("--out", default="active_learning_demo")
-    parser.add_argument("--iterations", type=int, default=4)
-    parser.add_argument("--members", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=200, help="MD steps per exploration trajectory")
     parser.add_argument("--stop", type=float, default=0.25, help="stop a trajectory at this force spread (eV/A)")
-    parser.add_argument("--per-iteration", type=int, default=12)
+    parser.add_argument("--per-iteration", type=int, default=10)
     parser.add_argument("--final-steps", type=int, default=1000)
     args = parser.parse_args()
     torch.set_num_threads(1)

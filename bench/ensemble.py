@@ -23,6 +23,7 @@ import copy
 import os
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -59,6 +60,11 @@ def allegro_members() -> list:
     return members
 
 
+def run(calculators: list, atoms) -> None:
+    for calculator in calculators:
+        calculator.calculate_batch([atoms])
+
+
 def cpu_seconds(function, repeat: int) -> tuple[float, float]:
     function()
     best_cpu = best_wall = float("inf")
@@ -87,16 +93,10 @@ def main() -> None:
             n = max(1, round((size / 2) ** (1 / 3)))
             atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(n)
             atoms.rattle(0.05, seed=0)
-            times = [
-                cpu_seconds(lambda: [c.calculate_batch([atoms]) for c in separate], args.repeat),
-                cpu_seconds(lambda: loop.calculate_batch([atoms]), args.repeat),
-                cpu_seconds(lambda: mapped.calculate_batch([atoms]), args.repeat),
-            ]
+            times = [cpu_seconds(partial(run, calcs, atoms), args.repeat) for calcs in (separate, [loop], [mapped])]
             cells = " ".join(f"{c:7.3f} ({w:5.3f})" for c, w in times)
-            print(
-                f"{family:<18} {len(atoms):>6} {cells} {times[0][0] / times[1][0]:9.2f} {times[0][0] / times[2][0]:9.2f}",
-                flush=True,
-            )
+            ratios = " ".join(f"{times[0][0] / t[0]:9.2f}" for t in times[1:])
+            print(f"{family:<18} {len(atoms):>6} {cells} {ratios}", flush=True)
 
 
 if __name__ == "__main__":
