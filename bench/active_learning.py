@@ -53,8 +53,9 @@ def initial_structures(reference: str, n: int, seed: int) -> list[Atoms]:
     return structures
 
 
-def md_test_set(reference: str, calculator, seed: int, frames: int) -> list[Atoms]:
-    """Reference Langevin MD frames at each temperature (200 fs equilibration, then every 40 fs)."""
+def md_test_set(reference: str, calculator, seed: int, frames: int, every: int = 20) -> list[Atoms]:
+    """Reference Langevin MD frames at each temperature (``5 every`` steps of 2 fs equilibration,
+    then one frame every ``every`` steps)."""
     test = []
     for n, temperature in enumerate(TEMPERATURES):
         atoms = initial_structures(reference, 1, seed + n)[0]
@@ -62,9 +63,9 @@ def md_test_set(reference: str, calculator, seed: int, frames: int) -> list[Atom
         dynamics = Langevin(
             atoms, 2 * fs, temperature_K=temperature, friction=0.02 / fs, rng=np.random.default_rng(seed + n)
         )
-        dynamics.run(100)
+        dynamics.run(5 * every)
         for _ in range(frames):
-            dynamics.run(20)
+            dynamics.run(every)
             test.append(atoms.copy())
     return label(test, calculator)[0]
 
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--stop", type=float, default=0.25, help="stop a trajectory at this force spread (eV/A)")
     parser.add_argument("--per-iteration", type=int, default=10)
     parser.add_argument("--final-steps", type=int, default=1000)
+    parser.add_argument("--test-frames", type=int, default=15, help="test frames per temperature")
+    parser.add_argument("--test-every", type=int, default=20, help="MD steps between test frames")
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -100,7 +103,8 @@ def main() -> None:
     element, _, _, _, cutoff = SYSTEMS[args.reference]
     if not (out / "initial_input.extxyz").is_file():
         ase.io.write(out / "initial_input.extxyz", initial_structures(args.reference, 20, seed=0))
-        ase.io.write(out / "test.extxyz", md_test_set(args.reference, reference, seed=100, frames=15))
+        test = md_test_set(args.reference, reference, seed=100, frames=args.test_frames, every=args.test_every)
+        ase.io.write(out / "test.extxyz", test)
     config = {
         "directory": str(out / "campaign"),
         "iterations": args.iterations,

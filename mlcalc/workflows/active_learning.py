@@ -354,7 +354,9 @@ def explore_md(
     )
     frames = []
     for step in range(1, options["steps"] + 1):
-        dynamics.run(1)
+        with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it
+            warnings.filterwarnings("ignore", message=".*closer than any pair the model has seen")
+            dynamics.run(1)
         spread = float(calc.results["max_forces_std"])
         too_close = len(atoms) > 1 and _shortest_distance(atoms) < MIN_DISTANCE
         if spread > options["stop_force_std"] or too_close or step % options["interval"] == 0:
