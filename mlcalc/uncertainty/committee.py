@@ -317,7 +317,7 @@ def _architecture(member: Model, index: int) -> str:
 
 #: Model kinds whose committees run faster batched on CPU (``bench/results/ensemble.md``):
 #: their costly part, the descriptor, does not depend on the weights and is computed once.
-BATCHED_KINDS = ("behler_parrinello", "ewald_nnp")
+BATCHED_KINDS = ("behler_parrinello",)
 
 
 def _energies(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
