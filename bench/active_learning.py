@@ -82,6 +82,20 @@ def symmetry_functions(element: str, cutoff: float) -> list[dict]:
     return [f.to_dict() for f in functions]
 
 
+def model_section(element: str, cutoff: float, generated: bool) -> dict:
+    """2 x 16 tanh BP; hand-made functions, or (``generated``) the generator's defaults for the cutoff."""
+    if generated:
+        return {"kind": "behler_parrinello", "cutoff": cutoff, "hidden_layers": [16, 16]}
+    return {
+        "kind": "behler_parrinello",
+        "symmetry_functions": {element: symmetry_functions(element, cutoff)},
+        "hidden_layers": [16, 16],
+        "activations": ["t", "t", "l"],
+        "scaling": "scale",
+        "scale_min": -1.0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", choices=sorted(SYSTEMS), default="emt")
@@ -93,6 +107,7 @@ def main() -> None:
     parser.add_argument("--stop", type=float, default=0.25, help="stop a trajectory at this force spread (eV/A)")
     parser.add_argument("--per-iteration", type=int, default=10)
     parser.add_argument("--final-steps", type=int, default=1000)
+    parser.add_argument("--generated", action="store_true", help="generated symmetry functions (cutoff only)")
     parser.add_argument("--test-frames", type=int, default=15, help="test frames per temperature")
     parser.add_argument("--test-every", type=int, default=20, help="MD steps between test frames")
     args = parser.parse_args()
@@ -111,14 +126,7 @@ def main() -> None:
         "initial": str(out / "initial_input.extxyz"),
         "test": str(out / "test.extxyz"),
         "train": {
-            "model": {
-                "kind": "behler_parrinello",
-                "symmetry_functions": {element: symmetry_functions(element, cutoff)},
-                "hidden_layers": [16, 16],
-                "activations": ["t", "t", "l"],
-                "scaling": "scale",
-                "scale_min": -1.0,
-            },
+            "model": model_section(element, cutoff, args.generated),
             "training": {"epochs": args.epochs, "batch_size": 4, "optimizer": {"lr": 5e-3}},
             "output": {"plots": False},
         },
