@@ -142,12 +142,14 @@ def plot_report(reports: Sequence[ElementReport], path: str | Path) -> None:
     figure, axes = plt.subplots(len(reports), 2, figsize=(11, 4 * len(reports)), squeeze=False)
     for (bars, matrix), report in zip(axes, reports, strict=True):
         spread = np.maximum(report.maximum - report.minimum, 1e-300)
-        colours = ["C3" if n in report.constant else "C0" for n in range(len(spread))]
+        colours = [
+            "C3" if n in report.constant else "C1" if n in report.negligible else "C0" for n in range(len(spread))
+        ]
         bars.bar(np.arange(len(spread)), spread, color=colours)
         bars.set_yscale("log")
         bars.set_xlabel("function")
         bars.set_ylabel("range over the data (max - min)")
-        bars.set_title(f"{report.element}: range of each function (red: constant)", fontsize=10)
+        bars.set_title(f"{report.element}: range of each function (red: constant, orange: negligible)", fontsize=10)
         image = matrix.imshow(np.abs(report.correlation), vmin=0, vmax=1, cmap="viridis")
         matrix.set_title(
             f"{report.element}: |correlation| ({len(report.duplicates)} near-duplicate pairs)", fontsize=10
