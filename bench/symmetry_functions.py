@@ -16,7 +16,7 @@ differ:
   (one eta, zeta 1, 4, 16, lambda +-1) against ``g1_g4`` = 12 G1 (cutoffs from the
   shortest distance to 5.2 A) + 12 G4 (two eta values, zeta 1, 4, 16, lambda +-1).
 
-    python bench/symmetry_functions.py --runs DIR [--epochs 15] [--sets published generated mix g1_g4]
+    python bench/symmetry_functions.py --runs DIR [--epochs 6] [--sets published generated mix g1_g4] [--resume]
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def network(functions: list[SymmetryFunction]) -> BehlerParrinello:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--sets", nargs="+", default=["published", "generated", "mix", "g1_g4"])
+    parser.add_argument("--resume", action="store_true", help="extend earlier runs in --runs to --epochs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     r_min = shortest_distances(read_mlearn(DATA / "training.json"), CUTOFF)[("Li", "Li")]
@@ -91,7 +92,7 @@ def main() -> None:
         }
         torch.manual_seed(0)
         started = time.perf_counter()
-        results = train(config, model=network(functions))
+        results = train(config, model=network(functions), resume=args.resume)
         row = {"set": name, "functions": counts, "seconds": time.perf_counter() - started, "test": results["test"]}
         print(json.dumps(row), flush=True)
 
