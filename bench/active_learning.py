@@ -9,9 +9,10 @@ equilibration, one every 40 fs, its own random seed), never used in training.
 
 The campaign (``mlcalc.workflows.active_learning``): a committee of 3 Behler-Parrinello
 models (``--members``), Langevin exploration at the same three temperatures stopped when
-the committee force spread passes ``--stop`` eV/A, 10 structures selected per iteration
-by disagreement, novelty and farthest-point sampling, labelled by the reference, and
-retrained from scratch. Prints the progress table (also ``<out>/progress.csv``,
+the committee force spread passes ``--stop`` eV/A (or two atoms come closer than 0.85 x
+the data's shortest distance), 10 structures selected per iteration by disagreement,
+novelty and farthest-point sampling, labelled by the reference; each iteration's members
+are fine-tuned from the previous ones (``--epochs`` more epochs on all data so far). Prints the progress table (also ``<out>/progress.csv``,
 ``progress.png``) and the final MD check.
 
     python bench/active_learning.py [--out DIR] [--iterations 3] [--epochs 20] [--reference emt|tblite]
@@ -130,7 +131,7 @@ def main() -> None:
             "training": {"epochs": args.epochs, "batch_size": 4, "optimizer": {"lr": 5e-3}},
             "output": {"plots": False},
         },
-        "committee": {"members": args.members},
+        "committee": {"members": args.members, "fine_tune": True},
         "explore": {
             "temperatures": TEMPERATURES,
             "starts": 2,

@@ -8,8 +8,9 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
    the ``test`` set (energy and force RMSE of the committee mean, mean force spread);
 2. **explore**: Langevin MD with the committee at each of ``explore.temperatures`` from
    ``explore.starts`` structures, saving a candidate every ``explore.interval`` steps; a
-   trajectory stops as soon as ``max_forces_std`` passes ``explore.stop_force_std`` (its
-   last frame is a candidate too). ``explore.structures``, a file of structures, adds
+   trajectory stops as soon as ``max_forces_std`` passes ``explore.stop_force_std``, or two
+   atoms come closer than ``explore.min_distance_factor`` times the shortest distance of
+   the training data (its last frame is a candidate too). ``explore.structures``, a file of structures, adds
    candidates (and MD starts);
 3. **select** ``select.per_iteration`` candidates by committee disagreement and novelty,
    with farthest-point sampling for diversity (:mod:`mlcalc.uncertainty.selection`);
@@ -18,8 +19,10 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
    forces, stress) and add them to the training data.
 
 After ``iterations`` rounds a last committee is trained and tested, and a final MD at the
-highest temperature (``final_md``) checks that it stays stable (force spread below the
-stop threshold, no atoms closer than 0.5 A) and compares it with the reference there.
+highest temperature (``final_md``, not stopped by the spread) checks that it stays stable
+(runs all its steps without two atoms coming closer than ``min_distance_factor`` times the
+data's shortest distance), records its largest force spread, and compares its frames with
+the reference.
 
 Every stage leaves a file; a stage whose file exists is not run again, so an interrupted
 campaign resumes where it stopped (training itself resumes from its checkpoints). The
@@ -82,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
         "friction": 0.02,
         "interval": 10,
         "stop_force_std": 0.5,
+        "min_distance_factor": 0.85,
     },
     "select": {"per_iteration": 10, "min_force_std": 0.05, "pool_factor": 3},
     "final_md": {"steps": 500, "temperature": None, "checks": 10},
@@ -89,7 +93,7 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Sections taken whole from the user.
 FREE = ("train", "reference")
-#: The shortest distance (A) a stable trajectory may reach.
+#: The shortest distance (A) a trajectory may reach when the models know no shortest distance.
 MIN_DISTANCE = 0.5
 
 
@@ -316,7 +320,8 @@ class ActiveLearning:
             return json.loads(path.read_text())
         options, explore = self.config["final_md"], self.config["explore"]
         temperature = options["temperature"] or max(explore["temperatures"])
-        settings = {**explore, "steps": options["steps"], "interval": max(1, options["steps"] // options["checks"])}
+        interval = max(1, options["steps"] // options["checks"])
+        settings = {**explore, "steps": options["steps"], "interval": interval, "stop_force_std": np.inf}
         frames, ran, stopped = explore_md(calc, data[0].copy(), temperature, settings, np.random.default_rng(1))
         labelled, _ = label(frames, self.reference)
         _, errors = _errors(calc.calculate_batch(labelled), labelled)
@@ -325,6 +330,7 @@ class ActiveLearning:
             "final_md_steps": ran,
             "final_md_stable": not stopped and ran == options["steps"],
             "final_md_max_forces_std": max(float(a.info["max_forces_std"]) for a in frames),
+            "final_md_shortest_distance": min(_shortest_distance(a, 3.0) for a in frames),
             "final_md_force_rmse": float(np.sqrt(np.mean(errors**2))),
         }
         path.write_text(json.dumps(result, indent=2))
@@ -345,20 +351,24 @@ def explore_md(
     calc: EnsembleCalculator, atoms: Atoms, temperature: float, options: Mapping[str, Any], rng: np.random.Generator
 ) -> tuple[list[Atoms], int, bool]:
     """Langevin MD with the committee; returns the candidate frames (with ``max_forces_std``
-    in ``info``), the steps run and whether the spread stopped it."""
+    in ``info``), the steps run and whether it was stopped: by the spread passing
+    ``stop_force_std``, or by two atoms coming closer than ``min_distance_factor`` times the
+    shortest distance in the training data (a collapse the models cannot describe)."""
     atoms = atoms.copy()
     atoms.calc = calc
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
     dynamics = Langevin(
         atoms, options["timestep"] * fs, temperature_K=temperature, friction=options["friction"] / fs, rng=rng
     )
+    known = calc.model.min_distance
+    closest = options["min_distance_factor"] * known if known else MIN_DISTANCE
     frames = []
     for step in range(1, options["steps"] + 1):
         with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it
             warnings.filterwarnings("ignore", message=".*closer than any pair the model has seen")
             dynamics.run(1)
         spread = float(calc.results["max_forces_std"])
-        too_close = len(atoms) > 1 and _shortest_distance(atoms) < MIN_DISTANCE
+        too_close = len(atoms) > 1 and _shortest_distance(atoms, closest) < closest
         if spread > options["stop_force_std"] or too_close or step % options["interval"] == 0:
             frame = atoms.copy()
             frame.info.update(max_forces_std=spread, md_temperature=float(temperature), md_step=step)
@@ -384,10 +394,10 @@ def _write(path: Path, structures: Sequence[Atoms]) -> None:
         path.write_text("")
 
 
-def _shortest_distance(atoms: Atoms) -> float:
+def _shortest_distance(atoms: Atoms, within: float) -> float:
     from ase.neighborlist import neighbor_list
 
-    distances = neighbor_list("d", atoms, MIN_DISTANCE * 2)
+    distances = neighbor_list("d", atoms, within)
     return float(distances.min()) if len(distances) else np.inf
 
 
