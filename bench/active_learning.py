@@ -12,8 +12,9 @@ models (``--members``), Langevin exploration at the same three temperatures stop
 the committee force spread passes ``--stop`` eV/A (or two atoms come closer than 0.85 x
 the data's shortest distance), 10 structures selected per iteration by disagreement,
 novelty and farthest-point sampling, labelled by the reference; each iteration's members
-are fine-tuned from the previous ones (``--epochs`` more epochs on all data so far). Prints the progress table (also ``<out>/progress.csv``,
-``progress.png``) and the final MD check.
+are fine-tuned from the previous ones (``--epochs`` more epochs on all data so far).
+Prints the progress table (also ``<out>/progress.csv``, ``progress.png``) and the final
+MD check.
 
     python bench/active_learning.py [--out DIR] [--iterations 3] [--epochs 20] [--reference emt|tblite]
 """
