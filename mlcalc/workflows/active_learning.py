@@ -366,6 +366,7 @@ def explore_md(
     for step in range(1, options["steps"] + 1):
         with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it
             warnings.filterwarnings("ignore", message=".*closer than any pair the model has seen")
+            warnings.filterwarnings("ignore", message="Behler-Parrinello extrapolation")
             dynamics.run(1)
         spread = float(calc.results["max_forces_std"])
         too_close = len(atoms) > 1 and _shortest_distance(atoms, closest) < closest
