@@ -25,6 +25,7 @@ _PUBLIC = {
     "load_calculator": "mlcalc.io",
     "load_model": "mlcalc.io",
     "save": "mlcalc.io",
+    "EnsembleCalculator": "mlcalc.uncertainty",
 }
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "BehlerParrinelloCalculator",
     "CoulombBuckinghamCalculator",
     "EwaldNNPCalculator",
+    "EnsembleCalculator",
     "ModelFileError",
     "load_calculator",
     "load_model",
@@ -49,6 +51,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         EwaldNNPCalculator,
     )
     from mlcalc.io import ModelFileError, load_calculator, load_model, save
+    from mlcalc.uncertainty import EnsembleCalculator
 
 
 def __getattr__(name: str) -> Any:

@@ -543,7 +543,55 @@ def add_train(subparsers) -> None:
     add_train_parser(subparsers)
 
 
-SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_search, add_train]
+def add_learn(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "learn",
+        help="active learning: committee, explore, select, label, retrain (resumes where it stopped)",
+        description="Run or resume an active-learning campaign; options in docs/uncertainty.md.",
+    )
+    parser.add_argument("config", help="YAML configuration of the campaign")
+
+    def run(args: argparse.Namespace) -> int:
+        from mlcalc.workflows.active_learning import ActiveLearning
+
+        ActiveLearning(args.config).run()
+        return 0
+
+    parser.set_defaults(run=run)
+
+
+def add_descriptors(subparsers) -> None:
+    parser = subparsers.add_parser("descriptors", help="symmetry-function tools")
+    actions = parser.add_subparsers(dest="action", required=True)
+    report = actions.add_parser(
+        "report",
+        help="range, constant and near-duplicate functions, correlation, over a data set",
+        description="Report on a model's symmetry functions (model file, n2p2 directory, or a training YAML "
+        "whose BP model section generates them) over the structures of DATA.",
+    )
+    report.add_argument("data", help="structures (any file ASE reads, or mlearn JSON)")
+    report.add_argument("model", help="model file, n2p2 directory, or training YAML")
+    report.add_argument("--plot", default="descriptors_report.png", help="PNG written (default %(default)s)")
+    report.add_argument("--duplicate", type=float, default=0.999, help="|correlation| of near-duplicates")
+    report.add_argument("--length-unit", help="n2p2 files' length unit (angstrom, bohr)")
+
+    def run(args: argparse.Namespace) -> int:
+        from mlcalc.descriptors.report import descriptor_report, format_report, plot_report, report_functions
+
+        structures, functions = report_functions(args.data, args.model, args.length_unit)
+        reports = descriptor_report(functions, structures, duplicate=args.duplicate)
+        print(format_report(reports))
+        plot_report(reports, args.plot)
+        print(f"plot: {args.plot}")
+        return 0
+
+    report.set_defaults(run=run)
+
+
+SUBCOMMANDS = [
+    add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_search, add_train, add_learn,
+    add_descriptors,
+]  # fmt: skip
 
 
 if __name__ == "__main__":

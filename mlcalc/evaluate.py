@@ -35,6 +35,10 @@ def evaluate(
     Returns a dict with ``energies`` [N], ``energy`` [B], and as asked ``forces`` [N, 3]
     and ``stress`` [B, 3, 3] (full tensor; zero-volume cells give NaN there, so ask for
     stress only for periodic structures). Extra model outputs are passed through.
+
+    A committee (:mod:`mlcalc.uncertainty.committee`) returns energies ``[K, N]``, one row
+    per member (mapped with ``vmap``); then every result gains that leading ``K`` axis and
+    each member's forces and stress come from one batched (``vmap``-ed) backward pass.
     """
     if model.computes_derivatives:
         return _precomputed(model, graph, forces=forces, stress=stress)
@@ -53,12 +57,20 @@ def evaluate(
         if not isinstance(output, dict):
             output = {"energies": output}
         energies = output["energies"]
-        energy = graph.per_structure(energies)
+        members = energies.dim() == 2
+        energy = graph.per_structure(energies.T).T if members else graph.per_structure(energies)
         results = {**output, "energies": energies, "energy": energy}
         inputs = [tensor for tensor in (positions if forces else None, strain) if tensor is not None]
         if inputs:
-            gradients = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph, allow_unused=True)
-            gradients = [g if g is not None else torch.zeros_like(x) for g, x in zip(gradients, inputs, strict=True)]
+            total = energy.sum(dim=-1)
+            rows = torch.eye(len(total), dtype=total.dtype, device=total.device) if members else None
+            gradients = torch.autograd.grad(
+                total, inputs, rows, create_graph=create_graph, allow_unused=True, is_grads_batched=members
+            )
+            gradients = [
+                g if g is not None else x.new_zeros((*total.shape, *x.shape))
+                for g, x in zip(gradients, inputs, strict=True)
+            ]
             if forces:
                 results["forces"] = -gradients[0]
             if stress:

@@ -95,6 +95,9 @@ def load_model(path: str | os.PathLike) -> Model:
     try:
         # in the saved dtype before the weights are copied in: a model built in float32 would round float64 weights
         model = build_model(payload["kind"], payload["config"]).to(getattr(torch, payload["dtype"]))
+        from mlcalc.uncertainty.novelty import restore_ranges  # training ranges saved with the weights
+
+        restore_ranges(model, payload["state_dict"])
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         raise ModelFileError(f"{path}: the stored {payload.get('kind')} model does not rebuild: {error}") from error

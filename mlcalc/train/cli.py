@@ -27,6 +27,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("config", help="YAML training configuration")
     parser.add_argument("--resume", action="store_true", help="continue from <output.directory>/checkpoint.pt")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_ensemble_arguments(parser)
     parser.set_defaults(run=run_train)
     return parser
 
@@ -38,8 +39,24 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if getattr(args, "ensemble", None):
+        return run_ensemble(args)
     results = train(args.config, resume=args.resume)
     print(json.dumps({k: v for k, v in results.items() if k != "units"}, indent=2))
+    return 0
+
+
+def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ensemble K [--bootstrap]``: a committee of K members (:mod:`mlcalc.uncertainty.training`)."""
+    parser.add_argument("--ensemble", type=int, metavar="K", help="train K members (seeds seed..seed+K-1)")
+    parser.add_argument("--bootstrap", action="store_true", help="with --ensemble: bootstrap each member's data")
+
+
+def run_ensemble(args: argparse.Namespace) -> int:
+    from mlcalc.uncertainty.training import train_committee
+
+    summary = train_committee(args.config, args.ensemble, bootstrap=args.bootstrap, resume=args.resume)
+    print(json.dumps(summary, indent=2))
     return 0
 
 

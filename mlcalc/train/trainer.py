@@ -46,6 +46,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from mlcalc.descriptors.generator import default_symmetry_functions
 from mlcalc.evaluate import evaluate
 from mlcalc.io.model_file import load_model, save
 from mlcalc.models import MODEL_KINDS, Model, build_model
@@ -174,7 +175,10 @@ class Trainer:
                 network = ScaleShift(remapped, reference, loaded.scale, species=species)
             frozen = freeze(remapped, transfer["freeze"])
         else:
-            kwargs = {k: v for k, v in self.config["model"].items() if k != "kind"}
+            model = default_symmetry_functions(
+                self.config["model"], self.config["model"].get("species") or elements, structures["train"]
+            )
+            kwargs = {k: v for k, v in model.items() if k != "kind"}
             if "species" in inspect.signature(MODEL_KINDS[self.config["model"]["kind"]]).parameters:
                 kwargs.setdefault("species", elements)
             network = given if given is not None else build_model(self.config["model"]["kind"], kwargs)

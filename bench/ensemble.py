@@ -1,0 +1,103 @@
+"""Benchmark: a committee of K = 4 models, one ``EnsembleCalculator`` vs 4 separate calculators.
+
+Each call gives energy, forces and stress of one structure (neighbour list included), on
+one CPU thread, float64. Three ways per family and size:
+
+- ``separate``: 4 ``MLCalculator`` calls (4 neighbour lists, 4 forward + backward passes);
+- ``loop``: ``EnsembleCalculator(batched=False)``: one neighbour list, members one by one;
+- ``vmap``: ``EnsembleCalculator(batched=True)``: stacked weights mapped with ``torch.func.vmap``,
+  all members' forces from one batched backward pass.
+
+Members: Behler-Parrinello = the mlearn Li n2p2 model (30 symmetry functions, 2 x 20
+hidden; ``../shared/data/mlearn``) with its weights perturbed by 1 % per member; Allegro =
+mlcalc's default Allegro for Li (r_c 5.2 A), four seeds. Bcc Li supercells rattled by
+0.05 A. Times are process CPU seconds (best of ``--repeat``), meaningful on a loaded machine.
+
+    python bench/ensemble.py [--sizes 54 250] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import time
+import warnings
+from functools import partial
+from pathlib import Path
+
+import torch
+from ase.build import bulk
+
+from mlcalc import BehlerParrinelloCalculator, EnsembleCalculator, MLCalculator
+from mlcalc.models.allegro import Allegro
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MLCALC_SHARED", REPO.parent / "shared"))
+K = 4
+
+
+def bp_members() -> list:
+    model = BehlerParrinelloCalculator.from_n2p2(
+        SHARED / "data/mlearn/Li/nnp", length_unit="bohr", energy_unit="hartree", device="cpu"
+    ).model
+    members = []
+    for seed in range(K):
+        member = copy.deepcopy(model)
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for parameter in member.parameters():
+                parameter.mul_(1 + 0.01 * torch.randn(parameter.shape, generator=generator, dtype=parameter.dtype))
+        members.append(member)
+    return members
+
+
+def allegro_members() -> list:
+    members = []
+    for seed in range(K):
+        torch.manual_seed(seed)
+        members.append(Allegro(["Li"], 5.2).double())
+    return members
+
+
+def run(calculators: list, atoms) -> None:
+    for calculator in calculators:
+        calculator.calculate_batch([atoms])
+
+
+def cpu_seconds(function, repeat: int) -> tuple[float, float]:
+    function()
+    best_cpu = best_wall = float("inf")
+    for _ in range(repeat):
+        cpu, wall = time.process_time(), time.perf_counter()
+        function()
+        best_cpu, best_wall = min(best_cpu, time.process_time() - cpu), min(best_wall, time.perf_counter() - wall)
+    return best_cpu, best_wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[54, 250])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    print(f"K = {K} members, energy + forces + stress per call, 1 thread, float64, CPU seconds (wall)")
+    print(f"{'family':<18} {'atoms':>6} {'separate':>15} {'loop':>15} {'vmap':>15} {'sep/loop':>9} {'sep/vmap':>9}")
+    for family, make in (("behler_parrinello", bp_members), ("allegro", allegro_members)):
+        members = make()
+        separate = [MLCalculator(copy.deepcopy(m), device="cpu") for m in members]
+        loop = EnsembleCalculator(members, batched=False, device="cpu")
+        mapped = EnsembleCalculator(members, batched=True, device="cpu")
+        for size in args.sizes:
+            n = max(1, round((size / 2) ** (1 / 3)))
+            atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(n)
+            atoms.rattle(0.05, seed=0)
+            times = [cpu_seconds(partial(run, calcs, atoms), args.repeat) for calcs in (separate, [loop], [mapped])]
+            cells = " ".join(f"{c:7.3f} ({w:5.3f})" for c, w in times)
+            ratios = " ".join(f"{times[0][0] / t[0]:9.2f}" for t in times[1:])
+            print(f"{family:<18} {len(atoms):>6} {cells} {ratios}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,462 @@
+"""The active-learning loop: train a committee, explore, select, label, repeat (``mlcalc learn``).
+
+One iteration ``i`` (directory ``<directory>/iter_<i>/``):
+
+1. **train** a committee of ``committee.members`` models on every structure labelled so
+   far (:func:`mlcalc.uncertainty.training.train_committee`; from scratch, or fine-tuned
+   from iteration ``i - 1``'s members with ``committee.fine_tune``), then measure it on
+   the ``test`` set (energy and force RMSE of the committee mean, mean force spread);
+2. **explore**: Langevin MD with the committee at each of ``explore.temperatures`` from
+   ``explore.starts`` structures, saving a candidate every ``explore.interval`` steps; a
+   trajectory stops as soon as ``max_forces_std`` passes ``explore.stop_force_std``, or two
+   atoms come closer than ``explore.min_distance_factor`` times the shortest distance of
+   the training data (its last frame is a candidate too). ``explore.structures``, a file of structures, adds
+   candidates (and MD starts);
+3. **select** ``select.per_iteration`` candidates by committee disagreement and novelty,
+   with farthest-point sampling for diversity (:mod:`mlcalc.uncertainty.selection`);
+   they are written to ``selected.extxyz``, the file to send to a DFT code;
+4. **label** them with the ``reference`` ASE calculator (``labelled.extxyz``: energy,
+   forces, stress) and add them to the training data.
+
+After ``iterations`` rounds a last committee is trained and tested, and a final MD at the
+highest temperature (``final_md``, not stopped by the spread) checks that it stays stable
+(runs all its steps without two atoms coming closer than ``min_distance_factor`` times the
+data's shortest distance), records its largest force spread, and compares its frames with
+the reference.
+
+Every stage leaves a file; a stage whose file exists is not run again, so an interrupted
+campaign resumes where it stopped (training itself resumes from its checkpoints). The
+progress table is ``progress.csv`` (printed after each iteration) with its plot
+``progress.png``; each iteration also plots its committee's force spread against the
+true force error on the test set (``iter_<i>/uncertainty.png``).
+
+The ``reference`` is any ASE calculator: ``"emt"``, ``"tblite"`` (GFN2-xTB; options such
+as ``method`` pass through), ``"coulomb_buckingham:<preset>"``, or ``"package.module:Class"``
+with keyword arguments (``{"calculator": ..., **kwargs}``); from Python, pass the
+calculator object itself. Units: eV, A, fs, K.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import importlib
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import ase.io
+import numpy as np
+import yaml
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.md.langevin import Langevin
+from ase.units import fs
+from tqdm.auto import tqdm
+
+from mlcalc.uncertainty.committee import EnsembleCalculator
+from mlcalc.uncertainty.selection import fingerprints, select
+from mlcalc.uncertainty.training import train_committee
+
+try:  # ASE >= 3.29
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+
+DEFAULTS: dict[str, Any] = {
+    "directory": "active_learning",
+    "iterations": 4,
+    "seed": 0,
+    "initial": None,
+    "test": None,
+    "reference": None,
+    "train": {},
+    "committee": {"members": 4, "bootstrap": False, "fine_tune": False},
+    "explore": {
+        "structures": None,
+        "temperatures": [300.0],
+        "starts": 4,
+        "steps": 200,
+        "timestep": 2.0,
+        "friction": 0.02,
+        "interval": 10,
+        "stop_force_std": 0.5,
+        "min_distance_factor": 0.85,
+    },
+    "select": {"per_iteration": 10, "min_force_std": 0.05, "pool_factor": 3},
+    "final_md": {"steps": 500, "temperature": None, "checks": 10},
+    "dtype": "float64",
+}
+#: Sections taken whole from the user.
+FREE = ("train", "reference")
+#: The shortest distance (A) a trajectory may reach when the models know no shortest distance.
+MIN_DISTANCE = 0.5
+
+
+def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict[str, Any]:
+    """Defaults updated by ``config`` (a mapping or a YAML file); unknown keys raise."""
+    if not isinstance(config, Mapping):
+        with open(config) as handle:
+            config = yaml.safe_load(handle) or {}
+    resolved = copy.deepcopy(DEFAULTS)
+    for key, value in config.items():
+        if key not in resolved:
+            raise ValueError(f"unknown active-learning option {key!r}; known: {', '.join(sorted(resolved))}")
+        if isinstance(resolved[key], dict) and key not in FREE:
+            unknown = set(value) - set(resolved[key])
+            if unknown:
+                raise ValueError(f"unknown option(s) {sorted(unknown)} in {key}; known: {sorted(resolved[key])}")
+            resolved[key].update(value)
+        else:
+            resolved[key] = copy.deepcopy(value)
+    if not resolved["initial"]:
+        raise ValueError("the active-learning configuration needs 'initial', a file of starting structures")
+    if not resolved["train"].get("model") or not resolved["train"]["model"].get("kind"):
+        raise ValueError("the active-learning configuration needs train.model.kind (the model to train)")
+    return resolved
+
+
+def make_reference(spec: Calculator | str | Mapping[str, Any]) -> Calculator:
+    """The reference calculator (module docstring)."""
+    if isinstance(spec, Calculator):
+        return spec
+    if spec is None:
+        raise ValueError("the active-learning configuration needs 'reference', the calculator that labels")
+    options = dict(spec) if isinstance(spec, Mapping) else {"calculator": spec}
+    name = str(options.pop("calculator"))
+    if name.lower() == "emt":
+        from ase.calculators.emt import EMT
+
+        return EMT(**options)
+    if name.lower() in ("tblite", "gfn2-xtb", "xtb"):
+        from tblite.ase import TBLite
+
+        return TBLite(**{"method": "GFN2-xTB", "verbosity": 0, **options})
+    if name.startswith("coulomb_buckingham:"):
+        from mlcalc.calculators import CoulombBuckinghamCalculator
+
+        return CoulombBuckinghamCalculator.preset(name.split(":", 1)[1], **options)
+    module, _, attribute = name.replace(":", ".").rpartition(".")
+    if not module:
+        raise ValueError(f"reference {name!r} is not emt, tblite, coulomb_buckingham:<preset> or module:Class")
+    return getattr(importlib.import_module(module), attribute)(**options)
+
+
+def label(structures: Sequence[Atoms], reference: Calculator) -> tuple[list[Atoms], int]:
+    """Copies of ``structures`` carrying the reference energy, forces (and stress when periodic
+    in 3D); structures the reference fails on are left out and counted."""
+    labelled, failed = [], 0
+    for atoms in tqdm(structures, desc="labelling", leave=False):
+        atoms = atoms.copy()
+        atoms.calc = reference
+        try:
+            results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
+            if atoms.pbc.all():
+                results["stress"] = atoms.get_stress()
+        except Exception as error:  # noqa: BLE001  (any failure of an external code: skip the structure)
+            warnings.warn(f"the reference failed on a structure ({error}); it is left out", stacklevel=2)
+            failed += 1
+            continue
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        labelled.append(atoms)
+    return labelled, failed
+
+
+class ActiveLearning:
+    """One campaign (module docstring). ``run()`` executes or resumes it and returns the progress rows.
+
+    Args:
+        config: mapping or YAML file (options in ``docs/uncertainty.md``).
+        reference: an ASE calculator overriding ``config["reference"]``.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | str | os.PathLike, reference: Calculator | None = None) -> None:
+        self.config = load_config(config)
+        self.directory = Path(self.config["directory"])
+        self.reference = make_reference(reference if reference is not None else self.config["reference"])
+        self.rng = np.random.default_rng(self.config["seed"])
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> list[dict[str, Any]]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "config.yaml").write_text(yaml.safe_dump(_plain(self.config), sort_keys=False))
+        data = self._initial_data()
+        rows = []
+        for iteration in range(self.config["iterations"] + 1):
+            folder = self.directory / f"iter_{iteration:02d}"
+            folder.mkdir(exist_ok=True)
+            members = self._train(folder, data, iteration)
+            calc = EnsembleCalculator(members, dtype=self.config["dtype"], device="cpu")
+            row = {"iteration": iteration, "n_train": len(data), **self._test(calc, folder)}
+            if iteration < self.config["iterations"]:
+                selected, exploration = self._explore_and_select(calc, data, folder, iteration)
+                new = self._label(selected, folder)
+                row.update(exploration, labelled=len(new))
+                data = data + new
+            else:
+                row.update(self._final_md(calc, data, folder))
+            rows.append(row)
+            self._write_progress(rows)
+        return rows
+
+    # ------------------------------------------------------------------ stages
+    def _initial_data(self) -> list[Atoms]:
+        path = self.directory / "initial.extxyz"
+        if not path.is_file():
+            structures = ase.io.read(self.config["initial"], ":")
+            unlabelled = [a for a in structures if a.calc is None or "energy" not in a.calc.results]
+            labelled = [a for a in structures if not (a.calc is None or "energy" not in a.calc.results)]
+            labelled += label(unlabelled, self.reference)[0]
+            ase.io.write(path, labelled, format="extxyz")
+        return ase.io.read(path, ":")
+
+    def _train(self, folder: Path, data: list[Atoms], iteration: int) -> list[str]:
+        summary_file = folder / "committee" / "committee.json"
+        if summary_file.is_file():
+            return json.loads(summary_file.read_text())["members"]
+        train_file = folder / "train.extxyz"
+        ase.io.write(train_file, data, format="extxyz")
+        config = copy.deepcopy(self.config["train"])
+        config["data"] = {"split": {"validation": 0.1, "test": 0.0, "seed": iteration}, **config.get("data", {})}
+        config["data"]["train"] = str(train_file)
+        config["output"] = {"progress": False, **config.get("output", {}), "directory": str(folder / "committee")}
+        options = self.config["committee"]
+        previous = self.directory / f"iter_{iteration - 1:02d}" / "committee" / "committee.json"
+        start = json.loads(previous.read_text())["members"] if options["fine_tune"] and iteration else None
+        summary = train_committee(
+            config, int(options["members"]), bootstrap=bool(options["bootstrap"]), resume=True, fine_tune_from=start
+        )
+        return summary["members"]
+
+    def _test(self, calc: EnsembleCalculator, folder: Path) -> dict[str, float]:
+        if not self.config["test"]:
+            return {}
+        path = folder / "test_metrics.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        structures = ase.io.read(self.config["test"], ":")
+        results = calc.calculate_batch(structures)
+        energy_error, force_error = _errors(results, structures)
+        spread = np.concatenate([r["forces_std"] for r in results])
+        metrics = {
+            "test_energy_rmse_meV_atom": 1000.0 * float(np.sqrt(np.mean(np.square(energy_error)))),
+            "test_force_rmse": float(np.sqrt(np.mean(force_error**2))),
+            "test_mean_forces_std": float(spread.mean()),
+        }
+        path.write_text(json.dumps(metrics, indent=2))
+        _plot_uncertainty(np.sqrt((force_error**2).mean(axis=1)), spread, folder / "uncertainty.png")
+        return metrics
+
+    def _explore_and_select(
+        self, calc: EnsembleCalculator, data: list[Atoms], folder: Path, iteration: int
+    ) -> tuple[list[Atoms], dict[str, Any]]:
+        selected_file, summary_file = folder / "selected.extxyz", folder / "exploration.json"
+        if selected_file.is_file() and summary_file.is_file():
+            selected = ase.io.read(selected_file, ":") if selected_file.stat().st_size else []
+            return selected, json.loads(summary_file.read_text())
+        options = self.config["explore"]
+        pool = ase.io.read(options["structures"], ":") if options["structures"] else []
+        rng = np.random.default_rng([self.config["seed"], iteration])
+        sources = pool or data
+        starts = [sources[i].copy() for i in rng.choice(len(sources), min(options["starts"], len(sources)), False)]
+        candidates, stopped, steps = [a.copy() for a in pool], 0, []
+        for temperature in options["temperatures"]:
+            for start in starts:
+                frames, ran, stop = explore_md(calc, start, temperature, options, rng)
+                candidates += frames
+                steps.append(ran)
+                stopped += stop
+        chosen, scores = self._select(calc, candidates)
+        selected = [candidates[i] for i in chosen]
+        for atoms in selected:
+            atoms.calc = None
+        _write(selected_file, selected)
+        summary = {
+            "trajectories": len(steps),
+            "stopped": stopped,
+            "mean_md_steps": float(np.mean(steps)) if steps else 0.0,
+            "candidates": len(candidates),
+            "selected": len(selected),
+            "selected_mean_max_forces_std": float(np.mean(scores[chosen])) if chosen else 0.0,
+        }
+        summary_file.write_text(json.dumps(summary, indent=2))
+        return selected, summary
+
+    def _select(self, calc: EnsembleCalculator, candidates: list[Atoms]) -> tuple[list[int], np.ndarray]:
+        if not candidates:
+            return [], np.zeros(0)
+        options = self.config["select"]
+        results = [calc.calculate_batch(candidates[i : i + 32]) for i in range(0, len(candidates), 32)]
+        results = [r for chunk in results for r in chunk]
+        force_std = np.array([r["max_forces_std"] for r in results])
+        novel = np.array([bool(np.any(r.get("novelty", 0))) for r in results])
+        points = fingerprints(calc.members[0], candidates)
+        chosen = select(
+            force_std,
+            novel,
+            points,
+            int(options["per_iteration"]),
+            min_force_std=float(options["min_force_std"]),
+            pool_factor=int(options["pool_factor"]),
+        )
+        for i in range(len(candidates)):
+            candidates[i].info.update(max_forces_std=float(force_std[i]), novel=bool(novel[i]))
+        return chosen, force_std
+
+    def _label(self, selected: list[Atoms], folder: Path) -> list[Atoms]:
+        path = folder / "labelled.extxyz"
+        if not path.is_file():
+            labelled, _ = label(selected, self.reference)
+            _write(path, labelled)
+        return ase.io.read(path, ":") if path.stat().st_size else []
+
+    def _final_md(self, calc: EnsembleCalculator, data: list[Atoms], folder: Path) -> dict[str, Any]:
+        path = folder / "final_md.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        options, explore = self.config["final_md"], self.config["explore"]
+        temperature = options["temperature"] or max(explore["temperatures"])
+        interval = max(1, options["steps"] // options["checks"])
+        settings = {**explore, "steps": options["steps"], "interval": interval, "stop_force_std": np.inf}
+        frames, ran, stopped = explore_md(calc, data[0].copy(), temperature, settings, np.random.default_rng(1))
+        labelled, _ = label(frames, self.reference)
+        _, errors = _errors(calc.calculate_batch(labelled), labelled)
+        result = {
+            "final_md_temperature": float(temperature),
+            "final_md_steps": ran,
+            "final_md_stable": not stopped and ran == options["steps"],
+            "final_md_max_forces_std": max(float(a.info["max_forces_std"]) for a in frames),
+            "final_md_shortest_distance": min(_shortest_distance(a, 3.0) for a in frames),
+            "final_md_force_rmse": float(np.sqrt(np.mean(errors**2))),
+        }
+        path.write_text(json.dumps(result, indent=2))
+        return result
+
+    # ------------------------------------------------------------------ reporting
+    def _write_progress(self, rows: list[dict[str, Any]]) -> None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        with open(self.directory / "progress.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        print(format_table(rows), flush=True)
+        _plot_progress(rows, self.directory / "progress.png")
+
+
+def explore_md(
+    calc: EnsembleCalculator, atoms: Atoms, temperature: float, options: Mapping[str, Any], rng: np.random.Generator
+) -> tuple[list[Atoms], int, bool]:
+    """Langevin MD with the committee; returns the candidate frames (with ``max_forces_std``
+    in ``info``), the steps run and whether it was stopped: by the spread passing
+    ``stop_force_std``, or by two atoms coming closer than ``min_distance_factor`` times the
+    shortest distance in the training data (a collapse the models cannot describe)."""
+    atoms = atoms.copy()
+    atoms.calc = calc
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+    dynamics = Langevin(
+        atoms, options["timestep"] * fs, temperature_K=temperature, friction=options["friction"] / fs, rng=rng
+    )
+    known = calc.model.min_distance
+    closest = options["min_distance_factor"] * known if known else MIN_DISTANCE
+    frames = []
+    for step in range(1, options["steps"] + 1):
+        with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it
+            warnings.filterwarnings("ignore", message=".*closer than any pair the model has seen")
+            warnings.filterwarnings("ignore", message="Behler-Parrinello extrapolation")
+            dynamics.run(1)
+        spread = float(calc.results["max_forces_std"])
+        too_close = len(atoms) > 1 and _shortest_distance(atoms, closest) < closest
+        if spread > options["stop_force_std"] or too_close or step % options["interval"] == 0:
+            frame = atoms.copy()
+            frame.info.update(max_forces_std=spread, md_temperature=float(temperature), md_step=step)
+            frames.append(frame)
+        if spread > options["stop_force_std"] or too_close:
+            return frames, step, True
+    return frames, options["steps"], False
+
+
+def _errors(predicted: Sequence[Mapping[str, Any]], labelled: Sequence[Atoms]) -> tuple[np.ndarray, np.ndarray]:
+    """Energy errors per atom ``[M]`` (eV/atom) and force errors ``[atoms, 3]`` (eV/A), prediction - label."""
+    pairs = list(zip(predicted, labelled, strict=True))
+    energy = np.array([(p["energy"] - a.calc.results["energy"]) / len(a) for p, a in pairs])
+    forces = np.concatenate([p["forces"] - a.calc.results["forces"] for p, a in pairs])
+    return energy, forces
+
+
+def _write(path: Path, structures: Sequence[Atoms]) -> None:
+    """extxyz (an empty file when there is nothing to write)."""
+    if structures:
+        ase.io.write(path, list(structures), format="extxyz")
+    else:
+        path.write_text("")
+
+
+def _shortest_distance(atoms: Atoms, within: float) -> float:
+    from ase.neighborlist import neighbor_list
+
+    distances = neighbor_list("d", atoms, within)
+    return float(distances.min()) if len(distances) else np.inf
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    width = {c: max(len(c), 10) for c in columns}
+    lines = [" ".join(c.rjust(width[c]) for c in columns)]
+    for row in rows:
+        cells = [_cell(row.get(c, ""), width[c]) for c in columns]
+        lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+def _cell(value: Any, width: int) -> str:
+    if isinstance(value, float):
+        return f"{value:{width}.4g}"
+    return str(value).rjust(width)
+
+
+def _plot_progress(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    iterations = [row["iteration"] for row in rows]
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    for key, axis, title in (
+        ("test_energy_rmse_meV_atom", axes[0], "test energy RMSE (meV/atom)"),
+        ("test_force_rmse", axes[1], "test force RMSE (eV/A)"),
+        ("mean_md_steps", axes[2], "MD steps before the spread stops it"),
+    ):
+        values = [row.get(key, np.nan) for row in rows]
+        axis.plot(iterations, values, "o-")
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("iteration")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _plot_uncertainty(error: np.ndarray, spread: np.ndarray, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.5, 4))
+    axis.loglog(spread, error, ".", alpha=0.4)
+    low, high = max(min(spread.min(), error.min()), 1e-5), max(spread.max(), error.max())
+    axis.plot([low, high], [low, high], "k--", lw=1)
+    axis.set_xlabel("committee force spread (eV/A)")
+    axis.set_ylabel("RMS force error per component (eV/A)")
+    axis.set_title("test atoms", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,87 @@
+"""Generated symmetry functions: grids from the data, counts per element pair and triple, training
+without a hand-written list, and the report's flags."""
+
+from __future__ import annotations
+
+import itertools
+
+import ase.io
+import numpy as np
+import pytest
+import yaml
+from ase.build import bulk
+
+from mlcalc.cli import main
+from mlcalc.descriptors import SymmetryFunction
+from mlcalc.descriptors.generator import generate_symmetry_functions, shortest_distances
+from mlcalc.descriptors.report import descriptor_report
+from tests.uncertainty.models import emt_copper
+
+
+def test_shortest_distances_per_pair_match_brute_force():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    atoms.numbers[::3] = 47
+    atoms.rattle(0.1, seed=2)
+    found = shortest_distances([atoms], 5.0)
+    distances = atoms.get_all_distances(mic=True)
+    for (a, b), value in found.items():
+        symbols = np.array(atoms.get_chemical_symbols())
+        mask = np.logical_and.outer(symbols == a, symbols == b)
+        mask = mask | mask.T
+        np.fill_diagonal(mask, False)
+        assert value == pytest.approx(distances[mask].min(), abs=1e-10)
+
+
+def test_grids_counts_and_limits():
+    r_min = {("Ag", "Cu"): 2.4, ("Cu", "Cu"): 2.2, ("Ag", "Ag"): 2.6}
+    functions = generate_symmetry_functions(
+        ["Cu", "Ag"], 6.0, r_min, n_radial=5, radial=("centred", "shifted"), n_angular=2, zetas=(1.0, 4.0, 16.0)
+    )
+    for centre, own in functions.items():
+        radial = [f for f in own if f.kind == "G2"]
+        angular = [f for f in own if f.angular]
+        assert len(radial) == 2 * 2 * 5  # two neighbour elements, two modes
+        assert len(angular) == 3 * 2 * 2 * 3 * 2  # three pairs, two etas, G4 and G5, three zetas, two lambdas
+        centred = [f for f in radial if f.rs == 0 and f.neighbors == ("Cu",)]
+        widths = sorted(np.sqrt(1 / (2 * np.array([f.eta for f in centred]))))
+        assert widths[0] == pytest.approx(r_min[tuple(sorted((centre, "Cu")))]) and widths[-1] == pytest.approx(6.0)
+        shifted = sorted(f.rs for f in radial if f.rs > 0 and f.neighbors == ("Ag",))
+        assert shifted[-1] == pytest.approx(6.0) and len(set(own)) == len(own)
+    with pytest.raises(ValueError, match="radial modes"):
+        generate_symmetry_functions(["Cu"], 5.0, 2.0, radial=("wide",))
+
+
+def test_report_flags_constant_negligible_and_duplicates():
+    structures = emt_copper(6)
+    functions = [
+        SymmetryFunction("G2", ("Cu",), 5.0, eta=0.1),
+        SymmetryFunction("G2", ("Cu",), 5.0, eta=0.1001),  # near-duplicate of the first
+        SymmetryFunction("G2", ("Cu",), 5.0, eta=50.0),  # far narrower than the nearest neighbour
+        SymmetryFunction("G2", ("Cu",), 1.0, eta=0.1),  # no neighbour within 1 A: constant zero
+        SymmetryFunction("G4", ("Cu", "Cu"), 5.0, eta=0.05, zeta=2.0, lambda_=-1.0),
+    ]
+    (report,) = descriptor_report({"Cu": functions}, structures)
+    assert report.constant == [3] and 2 in report.negligible
+    assert (0, 1) in [(a, b) for a, b, _ in report.duplicates]
+    assert all(not {a, b} & {3} for a, b, _ in report.duplicates)
+
+
+def test_train_a_new_element_from_data_cutoff_and_network_size(tmp_path):
+    data = tmp_path / "cu.extxyz"
+    ase.io.write(data, emt_copper(8))
+    config = {
+        "data": {"train": str(data)},
+        "model": {"kind": "behler_parrinello", "cutoff": 4.5, "hidden_layers": [6]},
+        "training": {"epochs": 1},
+        "output": {"directory": str(tmp_path / "run"), "progress": False, "plots": False},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", str(path), "--threads", "1"]) == 0
+    import mlcalc
+
+    model = mlcalc.load_model(tmp_path / "run" / "model.pt")
+    assert len(model.functions["Cu"]) == 8 + 3 * 2 * 2 * 2 and model.cutoff == 4.5
+    assert main(["descriptors", "report", str(data), str(path), "--plot", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r.png").is_file()
+    assert list(itertools.islice(model.functions, 1)) == ["Cu"]

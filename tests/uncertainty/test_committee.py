@@ -1,0 +1,123 @@
+"""Committees: zero spread for identical members, exact means, every path (batched, one by one, mixed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import mlcalc
+from mlcalc.calculator import MLCalculator
+from mlcalc.models.behler_parrinello import BehlerParrinello
+from tests.uncertainty.models import allegro, bp, copper
+
+QUANTITIES = ("energy", "energies", "forces", "stress")
+
+
+def _members_results(models, atoms):
+    results = []
+    for model in models:
+        atoms.calc = MLCalculator(model, device="cpu")
+        atoms.get_forces()
+        results.append(dict(atoms.calc.results))
+    return results
+
+
+@pytest.mark.parametrize("family", [bp, allegro])
+@pytest.mark.parametrize("batched", [True, False])
+def test_identical_members_have_zero_spread(family, batched):
+    atoms = copper()
+    atoms.calc = mlcalc.EnsembleCalculator([family(0)] * 3, batched=batched, device="cpu")
+    single = MLCalculator(family(0), device="cpu").get_forces(atoms.copy())
+    # zero up to the rounding of the mean of K equal numbers
+    assert atoms.calc.get_property("energy_std", atoms) < 1e-12
+    assert atoms.calc.get_property("max_forces_std", atoms) < 1e-14
+    np.testing.assert_allclose(atoms.calc.results["forces_std"], 0.0, atol=1e-14)
+    np.testing.assert_allclose(atoms.get_forces(), single, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "make, batched",
+    [
+        (lambda: [bp(s) for s in range(4)], True),
+        (lambda: [allegro(s) for s in range(4)], True),
+        (lambda: [allegro(s) for s in range(3)], False),
+        (lambda: [bp(0), allegro(1), bp(2, hidden=[5]), allegro(3)], "auto"),  # mixed families: the slow path
+    ],
+)
+def test_mean_and_spread_equal_the_members(make, batched):
+    models = make()
+    atoms = copper()
+    members = _members_results(models, atoms)
+    atoms.calc = mlcalc.EnsembleCalculator(models, batched=batched, device="cpu")
+    atoms.get_stress()
+    results = atoms.calc.results
+    for key in QUANTITIES:
+        stacked = np.stack([m[key] for m in members])
+        np.testing.assert_allclose(results[key], stacked.mean(axis=0), rtol=0, atol=1e-12)
+    energies = np.array([m["energy"] for m in members])
+    forces = np.stack([m["forces"] for m in members])
+    np.testing.assert_allclose(results["member_energy"], energies, rtol=0, atol=1e-12)
+    assert results["energy_std"] == pytest.approx(energies.std(), abs=1e-12)
+    forces_std = np.sqrt(forces.var(axis=0).mean(axis=1))
+    np.testing.assert_allclose(results["forces_std"], forces_std, rtol=0, atol=1e-12)
+    assert results["max_forces_std"] == pytest.approx(forces_std.max(), abs=1e-12)
+    assert results["max_forces_std"] > 0
+
+
+def test_model_files_species_order_and_batches(tmp_path):
+    models = [allegro(0, ["Cu", "Ag"]), allegro(1, ["Ag", "Cu"]), allegro(2, ["Cu", "Ag"])]
+    paths = []
+    for n, model in enumerate(models):
+        mlcalc.save(model, tmp_path / f"m{n}.pt")
+        paths.append(tmp_path / f"m{n}.pt")
+    atoms = copper()
+    atoms.numbers[::3] = 47
+    reference = _members_results(models, atoms)
+    calc = mlcalc.EnsembleCalculator(paths, batched=True, device="cpu")
+    batch = calc.calculate_batch([atoms, copper(seed=5)])
+    np.testing.assert_allclose(batch[0]["forces"], np.mean([m["forces"] for m in reference], axis=0), atol=1e-12)
+    assert batch[1]["member_energy"].shape == (3,)
+
+
+class HostCheckedBP(BehlerParrinello):
+    """A BP whose forward reads a tensor on the host, which ``vmap`` cannot map."""
+
+    kind = "test_host_checked_bp"
+
+    def forward(self, graph):
+        output = super().forward(graph)
+        if bool(torch.isnan(output["energies"]).any()):
+            raise ValueError("NaN energy")
+        return output
+
+
+def test_members_that_vmap_cannot_map_fall_back():
+    models = []
+    for seed in (0, 1):
+        model = HostCheckedBP(**bp(seed).config())
+        model.load_state_dict(bp(seed).state_dict())
+        models.append(model)
+    atoms = copper()
+    reference = _members_results(models, atoms)
+    atoms.calc = mlcalc.EnsembleCalculator(models, batched=True, device="cpu")
+    with pytest.warns(UserWarning, match="one by one"):
+        forces = atoms.get_forces()
+    np.testing.assert_allclose(forces, np.mean([m["forces"] for m in reference], axis=0), atol=1e-12)
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="at least two"):
+        mlcalc.EnsembleCalculator([bp(0)])
+    with pytest.raises(ValueError, match="same elements"):
+        mlcalc.EnsembleCalculator([bp(0), bp(1, species=["Cu", "Ag"])])
+    with pytest.raises(TypeError, match="committee member"):
+        mlcalc.EnsembleCalculator([bp(0), 3])
+
+
+def test_members_given_as_calculators_are_left_alone():
+    calc = MLCalculator(bp(0), device="cpu")
+    ensemble = mlcalc.EnsembleCalculator([calc, bp(1)], dtype="float32", device="cpu")
+    assert calc.model.networks["Cu"].layers[0].weight.dtype == torch.float64
+    assert isinstance(ensemble.members[0], BehlerParrinello)
+    assert ensemble.members[0].networks["Cu"].layers[0].weight.dtype == torch.float32
