@@ -284,7 +284,34 @@ def add_train(subparsers) -> None:
     add_train_parser(subparsers)
 
 
-SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_train]
+def add_export(subparsers) -> None:
+    parser = subparsers.add_parser("export", help="write a model for LAMMPS, n2p2 or metatomic engines")
+    parser.add_argument("model", help="model file, n2p2 directory or nequip-compiled Allegro file")
+    parser.add_argument("out", help="file (metatomic, lammps) or directory (n2p2) to write")
+    parser.add_argument("--format", default="metatomic", choices=["metatomic", "n2p2", "lammps"])
+    parser.add_argument("--length-unit", help="n2p2 files' length unit, read and written (angstrom, bohr)")
+    parser.add_argument("--energy-unit", help="n2p2 files' energy unit, read and written (eV, hartree)")
+    parser.add_argument("--dtype", choices=["float64", "float32"], help="metatomic: the model's dtype")
+    parser.add_argument("--kspace", choices=["pppm", "ewald"], help="lammps: the kspace style (default pppm)")
+    parser.add_argument("--short-range", choices=["n2p2", "metatomic"], help="lammps: format of a learned short range")
+    parser.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from mlcalc.export import export
+
+    options = {k: v for k in ("dtype", "kspace", "short_range") if (v := getattr(args, k)) is not None}
+    try:
+        path = export(
+            args.model, args.out, args.format, length_unit=args.length_unit, energy_unit=args.energy_unit, **options
+        )
+    except ValueError as error:  # ExportError, and unknown units
+        raise SystemExit(f"mlcalc export: {error}") from error
+    print(f"wrote {path} ({args.format})")
+    return 0
+
+
+SUBCOMMANDS = [add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_train, add_export]
 
 
 if __name__ == "__main__":

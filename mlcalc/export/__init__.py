@@ -27,6 +27,8 @@ from mlcalc.export.errors import ExportError
 from mlcalc.models.base import Model
 
 FORMATS = ("metatomic", "n2p2", "lammps")
+#: The keyword options each format takes.
+OPTIONS = {"metatomic": {"dtype"}, "n2p2": set(), "lammps": {"kspace", "short_range"}}
 
 
 def export(
@@ -45,17 +47,21 @@ def export(
             n2p2 directory, nequip-compiled Allegro file).
         out: the file (metatomic, lammps) or directory (n2p2) to write.
         format: one of :data:`FORMATS`.
-        length_unit, energy_unit: for an n2p2 directory given as ``model``, its units; for
-            ``format="n2p2"`` the units to write in (default Angstrom, eV).
+        length_unit, energy_unit: the units of n2p2 files: of ``model`` when it is an n2p2
+            directory, and of the directory written with ``format="n2p2"`` (default Angstrom, eV).
         options: per format: ``dtype`` (metatomic: "float64" or "float32"); ``short_range``
             (lammps: "n2p2" or "metatomic" for a learned short-range part).
     """
     if format not in FORMATS:
         raise ExportError(f"format: unknown export format {format!r}; choose from {FORMATS}")
+    unknown = sorted(set(options) - OPTIONS[format])
+    if unknown:
+        raise ExportError(
+            f"{', '.join(unknown)}: not an option of format {format!r} (it takes {sorted(OPTIONS[format])})"
+        )
+    units = {k: v for k, v in (("length_unit", length_unit), ("energy_unit", energy_unit)) if v is not None}
     if not isinstance(model, Model):
-        model = _load(model, length_unit, energy_unit)
-        if format == "n2p2":
-            length_unit = energy_unit = None  # the units of the source directory are not those to write
+        model = _load(Path(model), units)
     if format == "metatomic":
         from mlcalc.export.metatomic import write_metatomic
 
@@ -63,19 +69,16 @@ def export(
     if format == "n2p2":
         from mlcalc.export.n2p2 import write_n2p2
 
-        units = {k: v for k, v in (("length_unit", length_unit), ("energy_unit", energy_unit)) if v is not None}
         return write_n2p2(model, out, **units, **options)
     from mlcalc.export.lammps import write_lammps
 
     return write_lammps(model, out, **options)
 
 
-def _load(path: str | os.PathLike, length_unit, energy_unit) -> Model:
+def _load(path: Path, units: dict[str, Any]) -> Model:
     from mlcalc.io import load_calculator
 
-    units = {k: v for k, v in (("length_unit", length_unit), ("energy_unit", energy_unit)) if v is not None}
-    calculator = load_calculator(path, device="cpu", **units)
-    return calculator.model
+    return load_calculator(path, device="cpu", **(units if path.is_dir() else {})).model
 
 
 __all__ = ["ExportError", "FORMATS", "export"]
