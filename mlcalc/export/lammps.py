@@ -69,7 +69,7 @@ def write_lammps(model: Model, path: str | os.PathLike, kspace: str = "pppm", sh
     lines = [
         f"# written by mlcalc.export from a {model.kind} model; units metal, atom_style charge",
         "# atom types: " + ", ".join(f"{k + 1} = {e}" for k, e in enumerate(model.species)),
-        *[f"mass {k + 1} {atomic_masses[atomic_numbers[e]]!r}" for k, e in enumerate(model.species)],
+        *[f"mass {k + 1} {float(atomic_masses[atomic_numbers[e]])!r}" for k, e in enumerate(model.species)],
         f"# charges times sqrt(k_e(mlcalc) / qqr2e(LAMMPS metal)) = {_charge_factor()!r}",
         *[f"set type {k + 1} charge {q * _charge_factor()!r}" for k, q in enumerate(charges)],
         *pairs,
