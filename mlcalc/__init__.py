@@ -14,6 +14,7 @@ from mlcalc.calculators import (  # noqa: E402
     CoulombBuckinghamCalculator,
     EwaldNNPCalculator,
 )
+from mlcalc.export import export  # noqa: E402  (mlcalc.export is then this function; its modules import as usual)
 from mlcalc.io import ModelFileError, load_calculator, load_model, save  # noqa: E402
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "load_calculator",
     "load_model",
     "save",
+    "export",
 ]
