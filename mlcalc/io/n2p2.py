@@ -53,8 +53,38 @@ def read_n2p2(
 ) -> BehlerParrinello:
     """The n2p2 model in ``directory`` as a mlcalc model (Angstrom, eV)."""
     directory = Path(directory)
-    length = _unit(length_unit, LENGTH_UNITS, "length")
     energy = _unit(energy_unit, ENERGY_UNITS, "energy")
+    settings = read_settings(directory / "input.nn")
+    kwargs = read_architecture(directory, length_unit, energy_unit)
+    elements = kwargs["species"]
+    mean_energy, conv_energy, _ = _normalization(settings)
+    counts = {e: len(kwargs["symmetry_functions"][e]) for e in elements}
+    statistics = read_scaling(directory / "scaling.data", counts)
+    model = BehlerParrinello(
+        **kwargs,
+        energy_scale=energy / conv_energy,
+        min_distance=_min_distance(kwargs["symmetry_functions"], statistics),
+    )
+    offsets = _atom_energies(settings, elements)
+    with torch.no_grad():
+        model.atomic_energies.copy_(
+            torch.tensor([energy * (offsets[e] + mean_energy) for e in elements], dtype=torch.float64)
+        )
+        for e in elements:
+            model.statistics(e).copy_(torch.as_tensor(statistics[e]))
+            _load_weights(model.networks[e], directory / f"weights.{atomic_numbers[e]:03d}.data")
+    return model
+
+
+def read_architecture(
+    directory: str | os.PathLike, length_unit: str | float = "angstrom", energy_unit: str | float = "eV"
+) -> dict:
+    """The :class:`BehlerParrinello` keyword arguments that ``directory/input.nn`` alone sets
+    (elements, symmetry functions in Angstrom, network, scaling mode); no scaling.data or
+    weights are read, so a training setup (before ``nnp-scaling``) is enough."""
+    directory = Path(directory)
+    length = _unit(length_unit, LENGTH_UNITS, "length")
+    _unit(energy_unit, ENERGY_UNITS, "energy")
     settings = read_settings(directory / "input.nn")
     elements = sorted(_one(settings, "elements").split(), key=lambda e: atomic_numbers[e])
     if int(_one(settings, "number_of_elements")) != len(elements):
@@ -66,33 +96,18 @@ def read_n2p2(
             raise N2P2FormatError(f"{directory}/input.nn: keyword {keyword!r} is not supported; list symfunction_short")
     cutoff, alpha = _cutoff(settings)
     raw = _symmetry_functions(settings, elements, cutoff, alpha)
-    mean_energy, conv_energy, conv_length = _normalization(settings)
-    length_factor = length / conv_length  # Angstrom per n2p2-internal length unit
-    functions = {e: [f.with_length_unit(length_factor) for f in raw[e]] for e in elements}
+    length_factor = length / _normalization(settings)[2]  # Angstrom per n2p2-internal length unit
     hidden, activations = _architecture(settings)
-    scaling = _scaling(settings)
-    statistics = read_scaling(directory / "scaling.data", {e: len(raw[e]) for e in elements})
-    model = BehlerParrinello(
-        elements,
-        functions,
+    return dict(
+        species=elements,
+        symmetry_functions={e: [f.with_length_unit(length_factor) for f in raw[e]] for e in elements},
         hidden_layers=hidden,
         activations=activations,
-        scaling=scaling,
+        scaling=_scaling(settings),
         scale_min=float(settings.get("scale_min_short", ["0.0"])[0]),
         scale_max=float(settings.get("scale_max_short", ["1.0"])[0]),
-        energy_scale=energy / conv_energy,
         normalize_nodes="normalize_nodes" in settings,
-        min_distance=_min_distance(functions, statistics),
     )
-    offsets = _atom_energies(settings, elements)
-    with torch.no_grad():
-        model.atomic_energies.copy_(
-            torch.tensor([energy * (offsets[e] + mean_energy) for e in elements], dtype=torch.float64)
-        )
-        for e in elements:
-            model.statistics(e).copy_(torch.as_tensor(statistics[e]))
-            _load_weights(model.networks[e], directory / f"weights.{atomic_numbers[e]:03d}.data")
-    return model
 
 
 def read_settings(path: Path) -> dict[str, list[str]]:

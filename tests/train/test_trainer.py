@@ -84,7 +84,8 @@ def test_a_killed_run_resumes_to_the_same_end_bit_for_bit(tmp_path, morse_file):
         time.sleep(0.01)
     assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     done = len(rows(killed))
-    assert 3 <= done < epochs and not (killed / "model.pt").exists()
+    assert 3 <= done < epochs
+    mlcalc.load_calculator(killed / "model.pt")  # the best model so far is written as it improves
     subprocess.run([sys.executable, str(killed_script), "--resume"], check=True, env=subprocess_env())
     assert without_seconds(rows(killed)) == without_seconds(rows(whole))
     resumed = torch.load(killed / "model.pt", weights_only=True)["state_dict"]
