@@ -3,8 +3,9 @@
 From ``DIR/input.nn`` (no scaling.data or weights needed) come
 
 - the model: elements, symmetry functions (converted to Angstrom), network and scaling
-  mode (:func:`mlcalc.io.n2p2.read_architecture`); the weights are drawn afresh, uniform in
-  ``[weights_min, weights_max]`` when the file gives them (as n2p2 does); the scaling
+  mode (:func:`mlcalc.io.n2p2.read_architecture`); the weights are drawn afresh as n2p2
+  does: uniform in ``[weights_min, weights_max]`` (default -1, 1), times
+  ``sqrt(6 / (n_in + n_out))`` in tanh layers (Glorot-Bengio), biases zero; the scaling
   statistics are fitted on the training structures, as ``nnp-scaling`` does;
 - the training defaults (:func:`training_defaults`): ``epochs``, ``random_seed``,
   ``test_fraction`` (validation split), the updater (``updater_type 1``: the Kalman
@@ -18,6 +19,7 @@ They sit between the model family's defaults and the user's file, which override
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,12 +40,16 @@ def build_model(section: Mapping[str, Any]) -> BehlerParrinello:
     kwargs.update({k: v for k, v in section.items() if k not in (*SETUP_KEYS, "kind")})
     model = BehlerParrinello(**kwargs)
     settings = read_settings(Path(section["n2p2"]) / "input.nn")
-    if "weights_min" in settings or "weights_max" in settings:
-        low, high = float(_value(settings, "weights_min", -1.0)), float(_value(settings, "weights_max", 1.0))
-        with torch.no_grad():
-            for network in model.networks.values():
-                for parameter in network.parameters():
-                    parameter.uniform_(low, high)
+    if "nguyen_widrow_weights_short" in settings:
+        raise N2P2FormatError("n2p2's nguyen_widrow_weights_short initialisation is not supported; remove it")
+    low, high = float(_value(settings, "weights_min", -1.0)), float(_value(settings, "weights_max", 1.0))
+    with torch.no_grad():
+        for network in model.networks.values():
+            for layer, code in zip(network.layers, network.activations, strict=True):
+                layer.weight.uniform_(low, high)
+                if code == "t":  # n2p2's Glorot-Bengio factor for tanh layers
+                    layer.weight.mul_(math.sqrt(6.0 / (layer.in_features + layer.out_features)))
+                layer.bias.zero_()
     return model
 
 
