@@ -9,8 +9,10 @@ import pytest
 
 from mlcalc.models import MODEL_KINDS
 from mlcalc.train.config import family_defaults, load_config, resolve
+from mlcalc.train.n2p2_setup import build_model, training_defaults
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "docs" / "examples").glob("*.yaml"))
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "docs" / "examples").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -19,9 +21,30 @@ def test_example_configuration_is_valid(path):
     kind = user.get("model", {}).get("kind")
     if kind and kind not in MODEL_KINDS:
         pytest.skip(f"model kind {kind} is not in this tree")
-    config = resolve(user, family_defaults(kind))
-    if kind:
+    if user.get("model", {}).get("n2p2"):
+        user["model"]["n2p2"] = str(REPO / user["model"]["n2p2"])
+        if not Path(user["model"]["n2p2"]).is_dir():
+            pytest.skip("the n2p2 setup (shared data) is not on this machine")
+    setup = training_defaults(user["model"]) if user.get("model", {}).get("n2p2") else None
+    config = resolve(user, family_defaults(kind), setup)
+    if setup:
+        assert isinstance(build_model(config["model"]), MODEL_KINDS[kind])
+    elif kind:
         options = {k for k in config["model"] if k != "kind"}
         assert options <= set(inspect.signature(MODEL_KINDS[kind]).parameters), options
         if kind == "behler_parrinello":
             MODEL_KINDS[kind](**{k: v for k, v in config["model"].items() if k != "kind"})
+    for path_option in (config["data"]["train"], config["data"]["test"], setup and config["model"]["n2p2"]):
+        if path_option and "../shared" in path_option and not (REPO.parent / "shared").is_dir():
+            continue  # the shared data is not on this machine (CI)
+        assert not path_option or (REPO / path_option).exists(), path_option  # paths from the repository root
+
+
+def test_every_fine_tuning_example_starts_from_what_another_example_writes():
+    written = set()
+    for path in EXAMPLES:
+        output = {"directory": "run", "model_file": "model.pt", **load_config(path).get("output", {})}
+        written.add(str(Path(output["directory"]) / output["model_file"]))
+    for path in EXAMPLES:
+        source = load_config(path).get("transfer", {}).get("from")
+        assert source is None or source in written, (path.name, source)
