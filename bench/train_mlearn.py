@@ -22,9 +22,13 @@ import csv
 import json
 import os
 import platform
+import shutil
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mlcalc.io.n2p2 import read_n2p2
@@ -127,8 +131,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=Path, default=Path("runs/mlearn"))
     parser.add_argument("--resume", action="store_true", help="continue (or extend to --epochs) the runs in --runs")
+    parser.add_argument("--compare-n2p2", type=Path, help="an nnp-train run directory: plot and tabulate both curves")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.compare_n2p2:
+        compare(args.elements[0], args.runs, args.compare_n2p2)
+        return
     options: dict = {"dtype": args.dtype} if args.dtype else {}
     if args.max_time:
         options["max_time"] = args.max_time
@@ -151,6 +159,90 @@ def main() -> None:
             flush=True,
         )
         (args.runs / f"{args.model}-{element}" / "bench.json").write_text(json.dumps(result, indent=2))
+
+
+def n2p2_curve(directory: Path, element: str) -> list[dict]:
+    """Test MAE after each epoch of an ``nnp-train`` run in ``directory`` (its input.nn,
+    scaling.data and ``weights.ZZZ.EEEEEE.out`` of every epoch, written with
+    ``write_weights_epoch 1``), evaluated by mlcalc on test.json; wall time from the
+    ``start_train`` file (unix time written just before nnp-train started) to each weights file."""
+    from mlcalc import BehlerParrinelloCalculator
+    from mlcalc.io.mlearn import read_mlearn
+
+    start = float((directory / "start_train").read_text())
+    test = read_mlearn(SHARED / "data" / "mlearn" / element / "test.json")
+    curve = []
+    for weights in sorted(directory.glob("weights.*.*.out")):
+        epoch = int(weights.name.split(".")[2])
+        with tempfile.TemporaryDirectory() as work:
+            for name in ("input.nn", "scaling.data"):
+                shutil.copy(directory / name, work)
+            shutil.copy(weights, Path(work) / f"weights.{weights.name.split('.')[1]}.data")
+            model = read_n2p2(work, length_unit="bohr", energy_unit="hartree")
+        calculator = BehlerParrinelloCalculator(model)
+        errors_e, errors_f = [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the untrained epoch-0 network extrapolates
+            for atoms, result in zip(test, calculator.calculate_batch([a.copy() for a in test]), strict=True):
+                errors_e.append(abs(result["energy"] - atoms.get_potential_energy()) / len(atoms))
+                errors_f.append(np.abs(result["forces"] - atoms.get_forces()).ravel())
+        curve.append(
+            {
+                "epoch": epoch,
+                "wall_seconds": weights.stat().st_mtime - start,
+                "energy_mae": float(np.mean(errors_e)),
+                "forces_mae": float(np.concatenate(errors_f).mean()),
+            }
+        )
+    return curve
+
+
+def mlcalc_curve(directory: Path) -> list[dict]:
+    """Test MAE after each epoch of a ``--model bp-kalman`` run (test.json is its validation set)."""
+    with open(directory / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    return [
+        {
+            "epoch": int(row["epoch"]),
+            "wall_seconds": float(row["wall_seconds"]),
+            "energy_mae": float(row["validation_energy_mae"]),
+            "forces_mae": float(row["validation_forces_mae"]),
+        }
+        for row in rows
+    ]
+
+
+def compare(element: str, runs: Path, n2p2_directory: Path) -> None:
+    """Both learning curves (test MAE against wall time) in one PNG, and a table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {
+        "mlcalc (Kalman)": mlcalc_curve(runs / f"bp-kalman-{element}"),
+        "n2p2": n2p2_curve(n2p2_directory, element),
+    }
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label, curve in curves.items():
+        for axis, key, scale in zip(axes, ("energy_mae", "forces_mae"), (1000, 1), strict=True):
+            axis.plot([c["wall_seconds"] / 60 for c in curve], [scale * c[key] for c in curve], "o-", label=label)
+    published = REFERENCE["NNP"].get(element)
+    for axis, unit, index in zip(axes, ("meV/atom", "eV/A"), (0, 1), strict=True):
+        if published:
+            axis.axhline(published[index], color="grey", linestyle="--", label="published NNP")
+        axis.set(xlabel="wall time (min)", ylabel=f"test MAE ({unit})", yscale="log", title=f"{element} test MAE")
+        axis.legend()
+    figure.tight_layout()
+    path = runs / f"train_mlearn_kalman_{element}.png"
+    figure.savefig(path, dpi=120)
+    print(f"plot: {path}")
+    print("| code | epoch | wall (s) | E MAE (meV/atom) | F MAE (eV/A) |")
+    print("|---|---|---|---|---|")
+    for label, curve in curves.items():
+        for c in curve:
+            errors = f"{1000 * c['energy_mae']:.2f} | {c['forces_mae']:.4f}"
+            print(f"| {label} | {c['epoch']} | {c['wall_seconds']:.0f} | {errors} |")
 
 
 def _reference(method: str, element: str) -> str:

@@ -27,7 +27,6 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.autograd.forward_ad as fwAD
 
 from mlcalc.descriptors.cutoff_functions import cutoff_function
 from mlcalc.descriptors.symmetry_functions import (
@@ -70,14 +69,20 @@ class DescriptorCache:
         n_radial = len(descriptor.radial)
         if descriptor.radial and len(vectors):
             neighbor_species = graph.species[graph.edge_index[1]]
-            terms = lambda v: _radial_terms(descriptor, v, neighbor_species)  # noqa: E731
-            derivatives[:, :n_radial] = _jacobian(terms, (vectors,))[0]
+            terms = lambda v: (_radial_terms(descriptor, v, neighbor_species),)  # noqa: E731
+            derivatives[:, :n_radial] = _jacobian(terms, (vectors,))[0][0]
         if descriptor.angular:
             a, b = _triplets(graph.edge_index[0], vectors.norm(dim=1), len(graph.positions), descriptor)
             if len(a):
                 pair_species = (graph.species[graph.edge_index[1, a]], graph.species[graph.edge_index[1, b]])
-                terms = lambda va, vb: _angular_terms(descriptor, va, vb, *pair_species)  # noqa: E731
-                d_a, d_b = _jacobian(terms, (vectors[a], vectors[b]))
+                factors = lambda va, vb: _angular_factors(descriptor, va, vb, *pair_species)  # noqa: E731
+                radial, shape = factors(vectors[a], vectors[b])
+                group, kind = _angular_indices(descriptor)
+                # terms = radial[:, group] * shape[:, kind]: the product rule on the few factors
+                d_a, d_b = (
+                    d_radial[:, group] * shape[:, kind, None] + radial[:, group, None] * d_shape[:, kind]
+                    for d_radial, d_shape in _jacobian(factors, (vectors[a], vectors[b]))
+                )
                 angular = derivatives.new_zeros((len(vectors), len(descriptor.angular), 3))
                 derivatives[:, n_radial:] = angular.index_add(0, a, d_a).index_add(0, b, d_b)
         return cls(values.detach(), derivatives, graph.edge_index, vectors)
@@ -112,20 +117,21 @@ def cache_descriptors(
     return [DescriptorCache.compute(descriptor, graph) for graph in graphs]
 
 
-def _jacobian(function: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
-    """For ``function`` acting row by row (row ``t`` of the output depends on row ``t`` of each
-    input ``[T, 3]``): per input ``d out[t, :] / d input[t, :]``, ``[T, n_out, 3]``, by forward mode."""
-    results = []
-    for position, x in enumerate(inputs):
-        columns = []
-        for axis in range(3):
-            tangent = torch.zeros_like(x)
-            tangent[:, axis] = 1.0
-            with fwAD.dual_level():
-                dual = [fwAD.make_dual(y, tangent) if n == position else y for n, y in enumerate(inputs)]
-                columns.append(fwAD.unpack_dual(function(*dual)).tangent)
-        results.append(torch.stack(columns, dim=2))
-    return results
+def _jacobian(function: Callable[..., tuple[torch.Tensor, ...]], inputs: tuple[torch.Tensor, ...]) -> list[list]:
+    """For ``function`` acting row by row (row ``t`` of each output depends on row ``t`` of each
+    input ``[T, 3]``): per input and output ``d out[t, :] / d input[t, :]``, ``[T, n_out, 3]``.
+
+    Row by row means one backward pass per output column gives that column's derivative for
+    every row at once; the passes are batched (``is_grads_batched``)."""
+    with torch.enable_grad():
+        inputs = tuple(x.detach().requires_grad_(True) for x in inputs)
+        outputs = function(*inputs)
+        joined = torch.cat(outputs, dim=1)
+        n = joined.shape[1]
+        selector = torch.eye(n, dtype=joined.dtype, device=joined.device)[:, None, :].expand(n, len(joined), n)
+        gradients = torch.autograd.grad(joined, inputs, selector, is_grads_batched=True)
+    sizes = [out.shape[1] for out in outputs]
+    return [list(g.permute(1, 0, 2).split(sizes, dim=1)) for g in gradients]
 
 
 def _parameters(functions: Sequence[SymmetryFunction], like: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -153,12 +159,23 @@ def _radial_terms(descriptor: SymmetryFunctions, vectors: torch.Tensor, neighbor
     return terms * _cutoffs(functions, r) * (neighbor_species[:, None] == wanted)
 
 
-def _angular_terms(
+def _angular_indices(descriptor: SymmetryFunctions) -> tuple[list[int], list[int]]:
+    """For each angular function, its radial group and its angular shape in :func:`_angular_factors`."""
+    groups = sorted({_radial_key(f) for f in descriptor.angular})
+    shapes = sorted({(f.lambda_, f.zeta) for f in descriptor.angular})
+    return (
+        [groups.index(_radial_key(f)) for f in descriptor.angular],
+        [shapes.index((f.lambda_, f.zeta)) for f in descriptor.angular],
+    )
+
+
+def _angular_factors(
     descriptor: SymmetryFunctions, va: torch.Tensor, vb: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor
-) -> torch.Tensor:
-    """Per triplet (edges ``a``, ``b`` of one centre) the terms of the angular functions, ``[T, n_angular]``:
-    ``2^(1-zeta) (1 + lambda cos)^zeta exp(-eta sum (r - r_s)^2) prod f_c`` over the two edges (G5) and also
-    the third side ``r_jk`` (G4), as a radial factor per group of functions times an angular shape."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per triplet (edges ``a``, ``b`` of one centre) the factors of the angular terms
+    ``2^(1-zeta) (1 + lambda cos)^zeta exp(-eta sum (r - r_s)^2) prod f_c`` (sums and products over
+    the two edges, G5, and also the third side ``r_jk``, G4): the radial factor of each group of
+    functions ``[T, n_groups]`` and the angular shape of each (lambda, zeta) ``[T, n_shapes]``."""
     functions = descriptor.angular
     groups = sorted({_radial_key(f) for f in functions})
     shapes = sorted({(f.lambda_, f.zeta) for f in functions})
@@ -179,9 +196,7 @@ def _angular_terms(
     for lambda_ in sorted({lam for lam, _ in shapes}):
         powers = _Powers((1.0 + lambda_ * cos).clamp(min=0.0))
         columns += [2.0 ** (1.0 - zeta) * powers(zeta) for lam, zeta in shapes if lam == lambda_]
-    group_index = va.new_tensor([groups.index(_radial_key(f)) for f in functions]).long()
-    shape_index = va.new_tensor([shapes.index((f.lambda_, f.zeta)) for f in functions]).long()
-    return torch.stack(radial, dim=1)[:, group_index] * torch.stack(columns, dim=1)[:, shape_index]
+    return torch.stack(radial, dim=1), torch.stack(columns, dim=1)
 
 
 def _radial_key(f: SymmetryFunction) -> tuple:
