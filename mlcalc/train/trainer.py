@@ -99,7 +99,7 @@ class Trainer:
         overwrite: bool = False,
         threads: int | None = None,
     ) -> None:
-        self.created = time.perf_counter()
+        self.created, self.created_cpu = time.perf_counter(), time.process_time()
         user = load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config)
         if model is not None:
             if user.get("model"):
@@ -433,6 +433,7 @@ class Trainer:
         record.update({f"validation_{k}": v for k, v in metrics_from_sums(validation_sums).items()})
         record["seconds"] = seconds
         record["wall_seconds"] = time.perf_counter() - self.created  # since this process set up the run
+        record["cpu_seconds"] = time.process_time() - self.created_cpu  # this process's CPU time, likewise
         self.history.append(record)
         if monitored < self.best_loss:
             self.best_loss, self.bad_epochs = monitored, 0

@@ -25,7 +25,10 @@ def rows(directory: Path) -> list[dict]:
 
 def without_seconds(table: list[dict]) -> list[dict]:
     """Metrics rows without the wall time, which differs between identical runs."""
-    return [{key: value for key, value in row.items() if key not in ("seconds", "wall_seconds")} for row in table]
+    return [
+        {key: value for key, value in row.items() if key not in ("seconds", "wall_seconds", "cpu_seconds")}
+        for row in table
+    ]
 
 
 @pytest.fixture(scope="module")
