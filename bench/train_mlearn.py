@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--elements", nargs="+", default=["Li", "Mo", "Si"])
     parser.add_argument("--epochs", type=int, help="default: 200 (bp-kalman: the input.nn's)")
     parser.add_argument("--max-time", type=float, help="stop a run after this many seconds (after an epoch)")
+    parser.add_argument("--no-cache", action="store_true", help="recompute the descriptors every step (as before)")
     parser.add_argument("--dtype", choices=["float32", "float64"], help="default: the family's")
     parser.add_argument("--lr", type=float, help="default: the family's")
     parser.add_argument("--decay-epochs", type=float, help="exponential schedule lr0 * 0.1^(epoch / this)")
@@ -140,6 +141,8 @@ def main() -> None:
     options: dict = {"dtype": args.dtype} if args.dtype else {}
     if args.max_time:
         options["max_time"] = args.max_time
+    if args.no_cache:
+        options["descriptor_cache"] = {"enabled": False}
     if args.epochs is None and args.model != "bp-kalman":
         args.epochs = 200
     if args.lr:

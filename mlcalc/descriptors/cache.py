@@ -27,6 +27,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 import torch
+from tqdm import tqdm
 
 from mlcalc.descriptors.cutoff_functions import cutoff_function
 from mlcalc.descriptors.symmetry_functions import (
@@ -100,7 +101,7 @@ class DescriptorCache:
 
 
 def cache_descriptors(
-    descriptor: SymmetryFunctions, graphs: Sequence[Graph], budget: int = DEFAULT_BUDGET
+    descriptor: SymmetryFunctions, graphs: Sequence[Graph], budget: int = DEFAULT_BUDGET, progress: bool = False
 ) -> list[DescriptorCache] | None:
     """Caches of every graph, or ``None`` when they would take more than ``budget`` bytes.
 
@@ -114,7 +115,10 @@ def cache_descriptors(
         needed += 2 * n_edges * 8
     if needed > budget:
         return None
-    return [DescriptorCache.compute(descriptor, graph) for graph in graphs]
+    return [
+        DescriptorCache.compute(descriptor, graph)
+        for graph in tqdm(graphs, desc="descriptor cache", disable=not progress, leave=False)
+    ]
 
 
 def _jacobian(function: Callable[..., tuple[torch.Tensor, ...]], inputs: tuple[torch.Tensor, ...]) -> list[list]:

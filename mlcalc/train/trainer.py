@@ -269,7 +269,8 @@ class Trainer:
         if not usable:
             raise ValueError("training.descriptor_cache.enabled is true, but the model does not read descriptors")
         graphs = [sample.graph for split in ("train", "validation") for sample in self.samples[split]]
-        caches = cache_descriptors(descriptor, graphs, int(options["memory"] or DEFAULT_BUDGET))
+        budget = int(options["memory"] or DEFAULT_BUDGET)
+        caches = cache_descriptors(descriptor, graphs, budget, progress=self._show_progress())
         if caches is None:
             warnings.warn(
                 f"the descriptor cache would exceed training.descriptor_cache.memory = {options['memory']} bytes; "
@@ -634,10 +635,12 @@ def _scheduler(optimizer: torch.optim.Optimizer, options: Mapping[str, Any]):
 
 def _comparable(config: Mapping[str, Any]) -> Any:
     """A configuration minus what may change between a run and its resumption (the
-    progress bars, and the number of epochs: raising it extends a finished run)."""
+    progress bars, threads, the time limit, and the number of epochs: raising it extends a
+    finished run)."""
     config = json.loads(json.dumps(config))
     config["output"].pop("progress", None)
-    config["training"].pop("epochs", None)
+    for key in ("epochs", "max_time", "threads"):
+        config["training"].pop(key, None)
     return config
 
 

@@ -6,33 +6,11 @@ import pytest
 import torch
 from ase.build import bulk
 
-from mlcalc.descriptors import SymmetryFunction
 from mlcalc.descriptors.cache import DescriptorCache, cache_descriptors, evaluate_cached
 from mlcalc.evaluate import evaluate
 from mlcalc.graph import Graph, species_lookup
 from mlcalc.models import BehlerParrinello
-
-SPECIES = ["Na", "Cl"]
-
-
-def _functions(cutoff: str) -> dict[str, list[SymmetryFunction]]:
-    """Every kind (G1-G5), both neighbour elements, several cutoffs, an inner cutoff."""
-    common = dict(cutoff=cutoff, alpha=0.2 if cutoff in ("cos", "poly2", "exp") else 0.0)
-    return {
-        "Na": [
-            SymmetryFunction("G1", ("Cl",), 4.5, **common),
-            SymmetryFunction("G2", ("Na",), 5.0, eta=0.3, rs=1.0, **common),
-            SymmetryFunction("G3", ("Cl",), 4.5, kappa=1.3, **common),
-            SymmetryFunction("G4", ("Na", "Cl"), 4.5, eta=0.05, lambda_=-1.0, zeta=2.0, **common),
-            SymmetryFunction("G4", ("Cl", "Cl"), 5.0, eta=0.02, rs=0.5, lambda_=1.0, zeta=1.0, **common),
-            SymmetryFunction("G5", ("Na", "Na"), 4.0, eta=0.01, lambda_=1.0, zeta=4.0, **common),
-        ],
-        "Cl": [
-            SymmetryFunction("G2", ("Na",), 5.0, eta=0.3, rs=1.0, **common),
-            SymmetryFunction("G4", ("Na", "Na"), 4.8, eta=0.03, lambda_=1.0, zeta=2.5, **common),
-            SymmetryFunction("G5", ("Na", "Cl"), 4.2, eta=0.02, lambda_=-1.0, zeta=1.0, **common),
-        ],
-    }
+from tests.descriptors.test_symmetry_functions import SPECIES, _functions
 
 
 def _model(cutoff: str) -> BehlerParrinello:
