@@ -8,8 +8,17 @@ n2p2 model's cutoff. Both are trained with ``mlcalc.train`` and the family's
 ``training_defaults`` (nothing per element) on ``training.json`` (10 % held out,
 stratified by group, for validation), then evaluated on ``test.json``.
 
+``--model bp-kalman`` retrains the published n2p2 setup as its ``input.nn`` says (the
+Kalman filter, its epochs, fractions and weights; :mod:`mlcalc.train.n2p2_setup`) on all
+of ``training.json``, with ``test.json`` as validation set so that ``metrics.csv`` holds
+the test error of every epoch; the table gives the last epoch's. ``--compare-n2p2 DIR``
+then evaluates every epoch of an ``nnp-train`` run of the same input (its
+``weights.ZZZ.EEEEEE.out``) on test.json and draws both learning curves in one PNG.
+
     python bench/train_mlearn.py --model bp --elements Li --epochs 100
     python bench/train_mlearn.py --model bp --elements Li --epochs 200 --resume  # extend the run
+    python bench/train_mlearn.py --model bp-kalman --elements Li --max-time 2900
+    python bench/train_mlearn.py --elements Li --compare-n2p2 /path/to/nnp-train-run
 
 prints a table of test MAE (energy meV/atom, force eV/A) beside the published n2p2
 (NNP), GAP and MTP numbers of Zuo et al. (2020), and writes the runs to ``--runs``.
