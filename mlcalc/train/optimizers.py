@@ -167,7 +167,8 @@ class GradientDescent(Strategy):
             sums = error_sums(residuals(prediction, batch)) if batch is not None else {}
             zero = torch.zeros(3, dtype=self.parameters[0].dtype, device=self.parameters[0].device)
             sums = {q: sums.get(q, zero) for q in self.quantities}
-            seen.update(sums) if not seen else None
+            if not seen:  # the errors before the step (L-BFGS evaluates again in its line search)
+                seen.update(sums)
             counts = distributed.all_sum(torch.stack([sums[q][2] for q in self.quantities]))
             loss = loss_from_sums(sums, self.weights, dict(zip(self.quantities, counts, strict=True)))
             self.torch_optimizer.zero_grad(set_to_none=False)
