@@ -177,11 +177,16 @@ def n2p2_curve(directory: Path, element: str) -> list[dict]:
     """Test MAE after each epoch of an ``nnp-train`` run in ``directory`` (its input.nn,
     scaling.data and ``weights.ZZZ.EEEEEE.out`` of every epoch, written with
     ``write_weights_epoch 1``), evaluated by mlcalc on test.json; wall time from the
-    ``start_train`` file (unix time written just before nnp-train started) to each weights file."""
+    ``start_scaling`` file (unix time written just before nnp-scaling, which precedes nnp-train)
+    or else ``start_train`` to each weights file;
+    CPU time from ``cpu.log`` (lines ``unix_time cpu_seconds`` of the nnp-train process, sampled
+    while it ran) where it covers the epoch's end."""
     from mlcalc import BehlerParrinelloCalculator
     from mlcalc.io.mlearn import read_mlearn
 
-    start = float((directory / "start_train").read_text())
+    first = "start_scaling" if (directory / "start_scaling").is_file() else "start_train"
+    start = float((directory / first).read_text())
+    samples = np.loadtxt(directory / "cpu.log", ndmin=2) if (directory / "cpu.log").is_file() else np.zeros((0, 2))
     test = read_mlearn(SHARED / "data" / "mlearn" / element / "test.json")
     curve = []
     for weights in sorted(directory.glob("weights.*.*.out")):
@@ -198,10 +203,13 @@ def n2p2_curve(directory: Path, element: str) -> list[dict]:
             for atoms, result in zip(test, calculator.calculate_batch([a.copy() for a in test]), strict=True):
                 errors_e.append(abs(result["energy"] - atoms.get_potential_energy()) / len(atoms))
                 errors_f.append(np.abs(result["forces"] - atoms.get_forces()).ravel())
+        written = weights.stat().st_mtime
+        covered = len(samples) and samples[0, 0] <= written <= samples[-1, 0]
         curve.append(
             {
                 "epoch": epoch,
-                "wall_seconds": weights.stat().st_mtime - start,
+                "wall_seconds": written - start,
+                "cpu_seconds": float(np.interp(written, samples[:, 0], samples[:, 1])) if covered else None,
                 "energy_mae": float(np.mean(errors_e)),
                 "forces_mae": float(np.concatenate(errors_f).mean()),
             }
@@ -217,6 +225,7 @@ def mlcalc_curve(directory: Path) -> list[dict]:
         {
             "epoch": int(row["epoch"]),
             "wall_seconds": float(row["wall_seconds"]),
+            "cpu_seconds": float(row["cpu_seconds"]),
             "energy_mae": float(row["validation_energy_mae"]),
             "forces_mae": float(row["validation_forces_mae"]),
         }
@@ -249,12 +258,13 @@ def compare(element: str, runs: Path, n2p2_directory: Path) -> None:
     path = runs / f"train_mlearn_kalman_{element}.png"
     figure.savefig(path, dpi=120)
     print(f"plot: {path}")
-    print("| code | epoch | wall (s) | E MAE (meV/atom) | F MAE (eV/A) |")
-    print("|---|---|---|---|---|")
+    print("| code | epoch | wall (s) | CPU (s) | E MAE (meV/atom) | F MAE (eV/A) |")
+    print("|---|---|---|---|---|---|")
     for label, curve in curves.items():
         for c in curve:
             errors = f"{1000 * c['energy_mae']:.2f} | {c['forces_mae']:.4f}"
-            print(f"| {label} | {c['epoch']} | {c['wall_seconds']:.0f} | {errors} |")
+            cpu = f"{c['cpu_seconds']:.0f}" if c["cpu_seconds"] is not None else "-"
+            print(f"| {label} | {c['epoch']} | {c['wall_seconds']:.0f} | {cpu} | {errors} |")
 
 
 def _reference(method: str, element: str) -> str:
