@@ -246,8 +246,9 @@ def compare(element: str, runs: Path, n2p2_directory: Path) -> None:
     }
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for label, curve in curves.items():
+        trained = [c for c in curve if c["epoch"] > 0]  # n2p2's epoch 0 is the untrained network
         for axis, key, scale in zip(axes, ("energy_mae", "forces_mae"), (1000, 1), strict=True):
-            axis.plot([c["wall_seconds"] / 60 for c in curve], [scale * c[key] for c in curve], "o-", label=label)
+            axis.plot([c["wall_seconds"] / 60 for c in trained], [scale * c[key] for c in trained], "o-", label=label)
     published = REFERENCE["NNP"].get(element)
     for axis, unit, index in zip(axes, ("meV/atom", "eV/A"), (0, 1), strict=True):
         if published:
