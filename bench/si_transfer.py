@@ -87,7 +87,7 @@ def fit(directory: Path, train_file: Path, validation_file: Path, epochs: int, d
     }
     started = time.perf_counter()
     torch.manual_seed(0)
-    results = train(config, model=None if "transfer" in extra else fresh_bp("Si"))
+    results = train(config, model=None if "transfer" in extra else fresh_bp("Si"), overwrite=True)
     return {**results["test"], "seconds": time.perf_counter() - started}
 
 

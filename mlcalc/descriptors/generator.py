@@ -154,7 +154,8 @@ def default_symmetry_functions(model: Mapping, species: Sequence[str], structure
     completed = dict(model)
     if "cutoff" not in completed:
         raise ValueError(
-            "a Behler-Parrinello model needs symmetry_functions, or a cutoff (A) to generate them from the data"
+            "a Behler-Parrinello model needs symmetry_functions, a cutoff (A) to generate them from the data, "
+            "or n2p2: DIR to take them (and the network) from an n2p2 setup"
         )
     cutoff = float(completed.pop("cutoff"))
     options = completed.pop("generator", {}) or {}

@@ -69,37 +69,18 @@ def read_n2p2(
     none of these has ``min_distance=None`` and no close-approach warning.
     """
     directory = Path(directory)
-    length = _unit(length_unit, LENGTH_UNITS, "length")
     energy = _unit(energy_unit, ENERGY_UNITS, "energy")
     settings = read_settings(directory / "input.nn")
-    elements = sorted(_one(settings, "elements").split(), key=lambda e: atomic_numbers[e])
-    if int(_one(settings, "number_of_elements")) != len(elements):
-        raise N2P2FormatError(f"{directory}/input.nn: number_of_elements does not match the elements line")
-    if settings.get("nnp_type", ["2"])[0].split()[0] not in ("2", "HDNNP_2G"):
-        raise N2P2FormatError(f"{directory}: only second-generation (short-range) n2p2 models are supported")
-    for keyword in ("global_symfunction_short", "element_symfunction_short", "element_nodes_short"):
-        if keyword in settings:
-            raise N2P2FormatError(f"{directory}/input.nn: keyword {keyword!r} is not supported; list symfunction_short")
-    cutoff, alpha = _cutoff(settings)
-    raw = _symmetry_functions(settings, elements, cutoff, alpha)
-    mean_energy, conv_energy, conv_length = _normalization(settings)
-    length_factor = length / conv_length  # Angstrom per n2p2-internal length unit
-    functions = {e: [f.with_length_unit(length_factor) for f in raw[e]] for e in elements}
-    hidden, activations = _architecture(settings)
-    scaling = _scaling(settings)
-    statistics = read_scaling(directory / "scaling.data", {e: len(raw[e]) for e in elements})
+    kwargs = read_architecture(directory, length_unit, energy_unit)
+    elements = kwargs["species"]
+    mean_energy, conv_energy, _ = _normalization(settings)
+    counts = {e: len(kwargs["symmetry_functions"][e]) for e in elements}
+    statistics = read_scaling(directory / "scaling.data", counts)
     model = BehlerParrinello(
-        elements,
-        functions,
-        hidden_layers=hidden,
-        activations=activations,
-        scaling=scaling,
-        scale_min=float(settings.get("scale_min_short", ["0.0"])[0]),
-        scale_max=float(settings.get("scale_max_short", ["1.0"])[0]),
+        **kwargs,
         energy_scale=energy / conv_energy,
-        normalize_nodes="normalize_nodes" in settings,
         min_distance=_training_min_distance(directory, min_distance, training_data)
-        or _min_distance(functions, statistics),
+        or _min_distance(kwargs["symmetry_functions"], statistics),
     )
     offsets = _atom_energies(settings, elements)
     with torch.no_grad():
@@ -111,6 +92,40 @@ def read_n2p2(
             _load_weights(model.networks[e], directory / f"weights.{atomic_numbers[e]:03d}.data")
     check_finite(model, str(directory))
     return model
+
+
+def read_architecture(
+    directory: str | os.PathLike, length_unit: str | float = "angstrom", energy_unit: str | float = "eV"
+) -> dict:
+    """The :class:`BehlerParrinello` keyword arguments that ``directory/input.nn`` alone sets
+    (elements, symmetry functions in Angstrom, network, scaling mode); no scaling.data or
+    weights are read, so a training setup (before ``nnp-scaling``) is enough."""
+    directory = Path(directory)
+    length = _unit(length_unit, LENGTH_UNITS, "length")
+    _unit(energy_unit, ENERGY_UNITS, "energy")
+    settings = read_settings(directory / "input.nn")
+    elements = sorted(_one(settings, "elements").split(), key=lambda e: atomic_numbers[e])
+    if int(_one(settings, "number_of_elements")) != len(elements):
+        raise N2P2FormatError(f"{directory}/input.nn: number_of_elements does not match the elements line")
+    if settings.get("nnp_type", ["2"])[0].split()[0] not in ("2", "HDNNP_2G"):
+        raise N2P2FormatError(f"{directory}: only second-generation (short-range) n2p2 models are supported")
+    for keyword in ("global_symfunction_short", "element_symfunction_short", "element_nodes_short"):
+        if keyword in settings:
+            raise N2P2FormatError(f"{directory}/input.nn: keyword {keyword!r} is not supported; list symfunction_short")
+    cutoff, alpha = _cutoff(settings)
+    raw = _symmetry_functions(settings, elements, cutoff, alpha)
+    length_factor = length / _normalization(settings)[2]  # Angstrom per n2p2-internal length unit
+    hidden, activations = _architecture(settings)
+    return dict(
+        species=elements,
+        symmetry_functions={e: [f.with_length_unit(length_factor) for f in raw[e]] for e in elements},
+        hidden_layers=hidden,
+        activations=activations,
+        scaling=_scaling(settings),
+        scale_min=float(settings.get("scale_min_short", ["0.0"])[0]),
+        scale_max=float(settings.get("scale_max_short", ["1.0"])[0]),
+        normalize_nodes="normalize_nodes" in settings,
+    )
 
 
 def _training_min_distance(

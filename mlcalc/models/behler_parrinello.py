@@ -234,7 +234,11 @@ class BehlerParrinello(Model):
         return model
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
-        values = self.descriptor(graph.edge_vectors(), graph.edge_index, graph.species)
+        return self.from_descriptors(self.descriptor(graph.edge_vectors(), graph.edge_index, graph.species), graph)
+
+    def from_descriptors(self, values: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
+        """The outputs from the symmetry functions ``values`` (``self.descriptor``'s rows) of ``graph``'s atoms
+        (training on cached descriptors, :mod:`mlcalc.descriptors.cache`, calls this directly)."""
         energies = values.new_zeros(len(graph.species))
         outside = torch.zeros(len(graph.species), dtype=torch.long, device=values.device)
         for index, element in enumerate(self.species):

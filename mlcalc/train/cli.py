@@ -26,7 +26,15 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     parser.add_argument("config", help="YAML training configuration")
     parser.add_argument("--resume", action="store_true", help="continue from <output.directory>/checkpoint.pt")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start afresh in an output directory that holds a run (else refused)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: training.threads, 'auto' = 1 on the CPU: many small operations)",
+    )
     add_ensemble_arguments(parser)
     parser.set_defaults(run=run_train)
     return parser
@@ -37,11 +45,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     from mlcalc.train.trainer import train
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if getattr(args, "ensemble", None):
+        if args.threads:
+            torch.set_num_threads(args.threads)
         return run_ensemble(args)
-    results = train(args.config, resume=args.resume)
+    results = train(args.config, resume=args.resume, overwrite=args.overwrite, threads=args.threads)
     print(json.dumps({k: v for k, v in results.items() if k != "units"}, indent=2))
     return 0
 

@@ -35,11 +35,14 @@ DEFAULTS: dict[str, Any] = {
         "dtype": "float64",
         "device": "auto",
         "loss": {"energy": 1.0, "forces": 1.0, "stress": 0.0},
-        "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "betas": [0.9, 0.999], "amsgrad": False},
+        "optimizer": {"name": "adam"},
         "scheduler": {"name": "plateau", "factor": 0.5, "patience": 20, "gamma": None, "decay_epochs": None},
         "early_stopping": {"patience": 60, "min_lr": 1e-6},
         "ema_decay": 0.99,
         "clip_grad_norm": 10.0,
+        "max_time": None,
+        "threads": "auto",
+        "descriptor_cache": {"enabled": "auto", "memory": 4 * 1024**3},
     },
     "transfer": {
         "from": None,
@@ -57,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
 
 #: Sections taken whole from the user (model keyword arguments, element maps, loss weights).
 FREE = {("model",), ("transfer", "species_map"), ("reference_energies",), ("training", "loss")}
+#: Sections merged key by key without a check here (the optimiser checks its own options);
+#: a different ``name`` replaces the whole section.
+NAMED = {("training", "optimizer")}
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
@@ -67,11 +73,13 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
-def resolve(config: Mapping[str, Any], family_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``DEFAULTS`` updated by the model family's defaults, then by ``config``; unknown keys raise."""
+def resolve(config: Mapping[str, Any], *defaults: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``DEFAULTS`` updated by each layer of ``defaults`` (the model family's, an n2p2 setup's),
+    then by ``config``; unknown keys raise."""
     resolved = copy.deepcopy(DEFAULTS)
-    if family_defaults:
-        _merge(resolved, family_defaults, ())
+    for layer in defaults:
+        if layer:
+            _merge(resolved, layer, ())
     _merge(resolved, config, ())
     if not resolved["data"]["train"]:
         raise ValueError("the configuration needs data.train (a file of labelled structures)")
@@ -85,6 +93,10 @@ def _merge(target: dict[str, Any], update: Mapping[str, Any], where: tuple[str, 
         path = (*where, key)
         if where in FREE or path in FREE:
             target[key] = copy.deepcopy(value)
+        elif path in NAMED and isinstance(value, Mapping):
+            if value.get("name", target[key].get("name")) != target[key].get("name"):
+                target[key] = {}
+            target[key].update(copy.deepcopy(dict(value)))
         elif key not in target:
             known = ", ".join(sorted(target))
             raise ValueError(f"unknown training option {'.'.join(path)!r}; known here: {known}")

@@ -23,6 +23,7 @@ from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 from tqdm import tqdm
 
+from mlcalc.descriptors.cache import DescriptorCache
 from mlcalc.graph import Graph, species_lookup
 from mlcalc.io.mlearn import read_mlearn
 
@@ -88,6 +89,8 @@ class Sample:
     energy: torch.Tensor  # [1], eV
     forces: torch.Tensor | None  # [N, 3], eV/A
     stress: torch.Tensor | None  # [1, 3, 3], eV/A^3
+    origin: str = ""  # where it came from ("file#index"), for messages
+    descriptors: DescriptorCache | None = None  # precomputed descriptors (mlcalc.descriptors.cache)
 
 
 @dataclasses.dataclass
@@ -100,6 +103,7 @@ class Batch:
     forces_mask: torch.Tensor  # [N] bool
     stress: torch.Tensor  # [B, 3, 3]
     stress_mask: torch.Tensor  # [B] bool
+    descriptors: DescriptorCache | None = None  # when every sample has them
 
     @property
     def has_stress(self) -> bool:
@@ -162,4 +166,13 @@ def collate(samples: Sequence[Sample]) -> Batch:
         ),
         stress=torch.cat(stress),
         stress_mask=torch.tensor([s.stress is not None for s in samples], device=first.device),
+        descriptors=_descriptors(samples),
     )
+
+
+def _descriptors(samples: Sequence[Sample]) -> DescriptorCache | None:
+    if any(s.descriptors is None for s in samples):
+        return None
+    if len(samples) == 1:
+        return samples[0].descriptors
+    return DescriptorCache.concatenate([s.descriptors for s in samples], [len(s.graph.positions) for s in samples])

@@ -37,6 +37,7 @@ import io
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,17 +47,19 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from mlcalc.descriptors.cache import DEFAULT_BUDGET, cache_descriptors, evaluate_cached
 from mlcalc.descriptors.generator import default_symmetry_functions
 from mlcalc.evaluate import evaluate
 from mlcalc.io.model_file import load_model, save
 from mlcalc.models import MODEL_KINDS, Model, build_model
 from mlcalc.models.scale_shift import ScaleShift
-from mlcalc.train import distributed
+from mlcalc.train import distributed, n2p2_setup
 from mlcalc.train.checkpoint import load_checkpoint, save_checkpoint, write_text_atomic
 from mlcalc.train.config import family_defaults, load_config, model_kind, resolve
 from mlcalc.train.data import Batch, Sample, collate, make_samples, read_structures, split_indices
 from mlcalc.train.ema import EMA
 from mlcalc.train.loss import LossWeights, error_sums, loss_from_sums, metrics_from_sums, residuals
+from mlcalc.train.optimizers import Strategy, build_strategy
 from mlcalc.train.statistics import dataset_statistics, energy_scale, fit_reference_energies
 from mlcalc.train.transfer import freeze, remap_species
 
@@ -65,15 +68,22 @@ SPLITS = ("train", "validation", "test")
 
 
 def train(
-    config: Mapping[str, Any] | str | os.PathLike, *, resume: bool = False, model: Model | None = None
+    config: Mapping[str, Any] | str | os.PathLike,
+    *,
+    resume: bool = False,
+    model: Model | None = None,
+    overwrite: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train a model as ``config`` says; return the final metrics (also in ``metrics.json``).
 
     ``model``, a freshly built network, replaces the configuration's ``model`` section
     (which is then filled in from ``model.config()`` for the record); use it for models
-    set up in Python, e.g. with descriptors chosen by hand.
+    set up in Python, e.g. with descriptors chosen by hand. A directory that holds a run
+    is not written over unless ``resume`` (continue it) or ``overwrite`` (start afresh).
+    ``threads`` overrides ``training.threads``.
     """
-    trainer = Trainer(config, resume=resume, model=model)
+    trainer = Trainer(config, resume=resume, model=model, overwrite=overwrite, threads=threads)
     try:
         return trainer.run()
     finally:
@@ -82,28 +92,43 @@ def train(
 
 class Trainer:
     def __init__(
-        self, config: Mapping[str, Any] | str | os.PathLike, *, resume: bool = False, model: Model | None = None
+        self,
+        config: Mapping[str, Any] | str | os.PathLike,
+        *,
+        resume: bool = False,
+        model: Model | None = None,
+        overwrite: bool = False,
+        threads: int | None = None,
     ) -> None:
+        self.created, self.created_cpu = time.perf_counter(), time.process_time()
         user = load_config(config) if isinstance(config, (str, os.PathLike)) else dict(config)
         if model is not None:
             if user.get("model"):
                 raise ValueError("give the model either in the configuration or as model=, not both")
             user["model"] = {"kind": model.kind, **model.config()}
-        self.config = resolve(user, family_defaults(model_kind(user)))
+        section = user.get("model") or {}
+        setup = n2p2_setup.training_defaults(section) if section.get("n2p2") else None
+        self.config = resolve(user, family_defaults(model_kind(user)), setup)
         options = self.config["training"]
         self.directory = Path(self.config["output"]["directory"])
+        if not resume and not overwrite and (self.directory / "checkpoint.pt").exists():
+            raise FileExistsError(
+                f"{self.directory} holds a training run (checkpoint.pt): continue it with --resume "
+                "(resume=True), start afresh with --overwrite (overwrite=True), or choose another output.directory"
+            )
         self.dtype = DTYPES[options["dtype"]]
         device = options["device"]
         device = torch.device(
             "cuda" if device == "auto" and torch.cuda.is_available() else device.replace("auto", "cpu")
         )
         self.device = distributed.local_device(device)
+        _set_threads(threads if threads is not None else options["threads"], self.device)
         self.rank, self.world = distributed.setup(self.device)
         self.weights = LossWeights.from_config(options["loss"])
         self.seed = int(options["seed"])
         torch.manual_seed(self.seed)
 
-        structures = self._read_data()
+        structures, origins = self._read_data()
         network, species, frozen = self._network(structures, model)
         self.samples = {
             split: make_samples(
@@ -117,6 +142,9 @@ class Trainer:
             )
             for split in SPLITS
         }
+        for split in SPLITS:
+            for sample, origin in zip(self.samples[split], origins[split], strict=True):
+                sample.origin = origin
         self._check_stress_labels()
         if not self.config["transfer"]["from"]:
             network.fit_statistics([sample.graph for sample in self.samples["train"]])
@@ -127,10 +155,19 @@ class Trainer:
         if not self.trainable:
             raise ValueError("the model has no trainable parameters (all frozen, or a fixed potential)")
         distributed.broadcast_parameters(self.model)
-        self.optimizer = _optimizer(self.trainable, options["optimizer"])
-        self.scheduler = _scheduler(self.optimizer, options["scheduler"])
+        self.strategy: Strategy = build_strategy(
+            self.trainable,
+            options["optimizer"],
+            weights=self.weights,
+            batch_size=int(options["batch_size"]),
+            clip_grad_norm=options["clip_grad_norm"],
+            groups=_element_groups(self.model, self.trainable),
+        )
+        optimizer = self.strategy.torch_optimizer
+        self.scheduler = _scheduler(optimizer, options["scheduler"]) if optimizer is not None else None
+        self._cache_descriptors()
         self.ema = EMA(self.model, options["ema_decay"]) if options["ema_decay"] else None
-        self.epoch, self.history, self.bad_epochs, self.finished = 0, [], 0, False
+        self.epoch, self.history, self.bad_epochs, self.finished, self.timed_out = 0, [], 0, False, False
         self.best_loss, self.best_state = float("inf"), None
         if resume:
             self._load(load_checkpoint(self.directory / "checkpoint.pt"))
@@ -138,7 +175,8 @@ class Trainer:
             self._start_directory()
 
     # ---------------------------------------------------------------- setup
-    def _read_data(self) -> dict[str, list]:
+    def _read_data(self) -> tuple[dict[str, list], dict[str, list[str]]]:
+        """Structures per split, and where each came from (``file#index``, for messages)."""
         data = self.config["data"]
         train = read_structures(data["train"], data["index"])
         given = {split: read_structures(data[split], data["index"]) if data[split] else None for split in SPLITS[1:]}
@@ -151,12 +189,14 @@ class Trainer:
             group_key=split["group_key"],
         )
         result = {name: [train[i] for i in part] for name, part in zip(SPLITS, parts, strict=True)}
+        origins = {name: [f"{data['train']}#{i}" for i in part] for name, part in zip(SPLITS, parts, strict=True)}
         for name, structures in given.items():
             if structures is not None:
                 result[name] = structures
+                origins[name] = [f"{data[name]}#{i}" for i in range(len(structures))]
         if not result["train"]:
             raise ValueError("the training split is empty")
-        return result
+        return result, origins
 
     def _network(self, structures: dict[str, list], given: Model | None) -> tuple[Model, list[str], list[str]]:
         """The network to train (built, given, or loaded and remapped), its species, and what is frozen."""
@@ -174,14 +214,20 @@ class Trainer:
                 reference = {e: loaded.reference_energies.get(source[e], 0.0) for e in species}
                 network = ScaleShift(remapped, reference, loaded.scale, species=species)
             frozen = freeze(remapped, transfer["freeze"])
+        elif given is None and self.config["model"].get("n2p2"):
+            network, frozen = n2p2_setup.build_model(self.config["model"]), []
+            species = list(network.species)
         else:
+            kind = self.config["model"]["kind"]
             model = default_symmetry_functions(
                 self.config["model"], self.config["model"].get("species") or elements, structures["train"]
             )
             kwargs = {k: v for k, v in model.items() if k != "kind"}
-            if "species" in inspect.signature(MODEL_KINDS[self.config["model"]["kind"]]).parameters:
+            if "species" in inspect.signature(MODEL_KINDS[kind]).parameters:
                 kwargs.setdefault("species", elements)
-            network = given if given is not None else build_model(self.config["model"]["kind"], kwargs)
+            if given is None:
+                _check_model_arguments(kind, kwargs)
+            network = given if given is not None else build_model(kind, kwargs)
             species, frozen = list(network.species or elements), []
         return network.to(device=self.device, dtype=self.dtype), species, frozen
 
@@ -212,6 +258,38 @@ class Trainer:
         batches = [collate(samples[start : start + size]) for start in range(0, len(samples), size)]
         energies = [evaluate(model, batch.graph, forces=False, stress=False)["energy"] for batch in batches]
         return torch.cat(energies).double().cpu().numpy()
+
+    def _cache_descriptors(self) -> None:
+        """Symmetry functions and their derivatives once per structure (:mod:`mlcalc.descriptors.cache`)
+        for a model that reads them (``descriptor`` and ``from_descriptors``), within the memory budget."""
+        options = self.config["training"]["descriptor_cache"]
+        descriptor = getattr(self.model, "descriptor", None)
+        enabled = options["enabled"]
+        usable = callable(getattr(self.model, "from_descriptors", None)) and descriptor is not None
+        usable = usable and not any(p.requires_grad for p in descriptor.parameters())
+        if enabled is False or (enabled == "auto" and not usable):
+            self.statistics["descriptor_cache"] = None
+            return
+        if not usable:
+            raise ValueError("training.descriptor_cache.enabled is true, but the model does not read descriptors")
+        graphs = [sample.graph for split in ("train", "validation") for sample in self.samples[split]]
+        budget = int(options["memory"] or DEFAULT_BUDGET)
+        caches = cache_descriptors(descriptor, graphs, budget, progress=self._show_progress())
+        if caches is None:
+            warnings.warn(
+                f"the descriptor cache would exceed training.descriptor_cache.memory = {options['memory']} bytes; "
+                "training recomputes the descriptors each step instead (slower)",
+                stacklevel=2,
+            )
+            self.statistics["descriptor_cache"] = None
+            return
+        samples = [sample for split in ("train", "validation") for sample in self.samples[split]]
+        for sample, cache in zip(samples, caches, strict=True):
+            sample.descriptors = cache
+        size, atoms = sum(c.bytes for c in caches), sum(len(g.positions) for g in graphs)
+        self.statistics["descriptor_cache"] = {"bytes": size, "bytes_per_atom": size / max(atoms, 1)}
+        if self.rank == 0:
+            _say(f"descriptor cache: {size / 1024**2:.0f} MiB, {size / max(atoms, 1) / 1024:.1f} KiB per atom")
 
     def _reference_energies(self, structures: list, species: Sequence[str]) -> dict[str, float]:
         rule = self.config["reference_energies"]
@@ -246,16 +324,21 @@ class Trainer:
     # ---------------------------------------------------------------- loop
     def run(self) -> dict[str, Any]:
         options = self.config["training"]
-        epochs = int(options["epochs"])
+        epochs, max_time = int(options["epochs"]), options["max_time"]
+        started = time.perf_counter()
         bar = tqdm(total=epochs, initial=self.epoch, desc="training", disable=not self._show_progress())
-        while self.epoch < epochs and not self.finished:
-            started = time.perf_counter()
+        while self.epoch < epochs and not self.finished and not self.timed_out:
+            epoch_started = time.perf_counter()
             train_sums = self._train_epoch()
             with self._averaged():
                 validation_sums, _ = self._predict(self.samples["validation"])
-            record = self._end_epoch(train_sums, validation_sums, time.perf_counter() - started)
+            record = self._end_epoch(train_sums, validation_sums, time.perf_counter() - epoch_started)
             bar.update(1)
             bar.set_postfix(loss=f"{record['train_loss']:.3g}", lr=f"{record['lr']:.2g}")
+            if self.rank == 0:
+                _say(_epoch_line(record, epochs))
+            if max_time is not None and time.perf_counter() - started >= float(max_time):
+                self.timed_out = True
         bar.close()
         return self._finish()
 
@@ -263,64 +346,83 @@ class Trainer:
         self.model.train()
         samples = self.samples["train"]
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(len(samples), generator=generator).tolist()
-        size = int(self.config["training"]["batch_size"])
+        plan = self.strategy.plan(samples, generator, lambda: self._residuals_per_sample(samples))
         totals: dict[str, torch.Tensor] = {}
-        starts = range(0, len(order), size)
-        for start in tqdm(starts, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self._show_progress()):
-            local = [samples[i] for i in order[start : start + size][self.rank :: self.world]]
-            sums = self._step(local)
+        for update in tqdm(plan, desc=f"epoch {self.epoch + 1}", leave=False, disable=not self._show_progress()):
+            sums = self.strategy.step(update, self._compute)
+            if self.ema is not None:
+                self.ema.update()
             for key, value in sums.items():
                 totals[key] = totals.get(key, 0) + value.detach()
-        return {key: distributed.all_sum(value) for key, value in totals.items()}
+        keys = sorted(totals)
+        if self.world > 1:  # every worker must take part, with the same keys
+            keys = [k for k in ("energy", "forces", "stress") if k in totals or k in self.strategy.quantities]
+        return {key: distributed.all_sum(totals.get(key, torch.zeros(3, dtype=self.dtype))) for key in keys}
 
-    def _step(self, samples: list[Sample]) -> dict[str, torch.Tensor]:
-        quantities = [q for q in ("energy", "forces", "stress") if getattr(self.weights, q) > 0]
-        if samples:
-            batch = collate(samples)
-            prediction = evaluate(
-                self.model,
+    def _compute(self, indices, create_graph: bool = True) -> tuple[dict[str, torch.Tensor] | None, Batch | None]:
+        """The model's prediction on this worker's share of the training samples ``indices``."""
+        samples = self.samples["train"]
+        local = [samples[i] for i in list(indices)[self.rank :: self.world]]
+        if not local:
+            return None, None
+        batch = collate(local)
+        quantities = self.strategy.quantities
+        stress = "stress" in quantities and batch.has_stress
+        prediction = self._evaluate(batch, "forces" in quantities, stress, create_graph=create_graph)
+        return prediction, batch
+
+    def _residuals_per_sample(self, samples: list[Sample]) -> list[dict[str, torch.Tensor]]:
+        """Each training sample's residuals (no graph kept): what a strategy ranks candidates by."""
+        result = []
+        for index in range(len(samples)):
+            prediction, batch = self._compute([index], create_graph=False)
+            result.append({k: v.detach() for k, v in residuals(prediction, batch).items()})
+        return result
+
+    def _evaluate(self, batch: Batch, forces: bool, stress: bool, create_graph: bool = False) -> dict:
+        """Energies, forces, stress of ``batch``: from cached descriptors when the samples have them."""
+        if batch.descriptors is not None:
+            return evaluate_cached(
+                self.model.from_descriptors,
                 batch.graph,
-                forces="forces" in quantities,
-                stress="stress" in quantities and batch.has_stress,
-                create_graph=True,
+                batch.descriptors,
+                forces=forces,
+                stress=stress,
+                create_graph=create_graph,
             )
-            sums = error_sums(residuals(prediction, batch))
-        else:
-            sums = {}
-        zero = torch.zeros(3, dtype=self.dtype, device=self.device)
-        sums = {q: sums.get(q, zero) for q in quantities}
-        counts = distributed.all_sum(torch.stack([sums[q][2] for q in quantities]))
-        loss = loss_from_sums(sums, self.weights, dict(zip(quantities, counts, strict=True)))
-        self.optimizer.zero_grad(set_to_none=False)
-        if loss.requires_grad:
-            loss.backward()
-        distributed.sum_gradients(self.trainable)
-        clip = self.config["training"]["clip_grad_norm"]
-        if clip:
-            torch.nn.utils.clip_grad_norm_(self.trainable, float(clip))
-        self.optimizer.step()
-        if self.ema is not None:
-            self.ema.update()
-        return sums
+        return evaluate(self.model, batch.graph, forces=forces, stress=stress, create_graph=create_graph)
 
     def _predict(self, samples: list[Sample], keep: bool = False) -> tuple[dict[str, torch.Tensor], dict]:
-        """Error sums over ``samples`` (all workers), and with ``keep`` the labels and predictions."""
+        """Error sums over ``samples`` (all workers), and with ``keep`` the labels and predictions.
+
+        With ``keep``, structures on which the model extrapolates are named by file and index."""
         self.model.eval()
         size = int(self.config["training"]["batch_size"])
         totals: dict[str, torch.Tensor] = {}
         pairs: dict[str, list] = {}
+        outside: list[str] = []
         mine = samples[self.rank :: self.world]
         for start in range(0, len(mine), size):
             batch = collate(mine[start : start + size])
             stress = batch.has_stress and bool((batch.graph.volumes() > 0).all())
-            prediction = evaluate(self.model, batch.graph, forces=bool(batch.forces_mask.any()), stress=stress)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*extrapolation")
+                prediction = self._evaluate(batch, forces=bool(batch.forces_mask.any()), stress=stress)
             prediction = {key: value.detach() for key, value in prediction.items()}
             errors = residuals(prediction, batch)
             for key, value in error_sums(errors).items():
                 totals[key] = totals.get(key, 0) + value
             if keep:
                 _collect(pairs, prediction, batch)
+                counts = prediction.get("extrapolations")
+                if counts is not None:
+                    outside += [s.origin for s, n in zip(mine[start : start + size], counts.tolist(), strict=True) if n]
+        if outside:
+            warnings.warn(
+                f"the model extrapolates (descriptors outside the training range) on {len(outside)} structure(s): "
+                f"{', '.join(outside[:10])}{' ...' if len(outside) > 10 else ''}; its predictions there are unreliable",
+                stacklevel=2,
+            )
         keys = ("energy", "forces", "stress")
         stacked = torch.stack([totals.get(k, torch.zeros(3, dtype=self.dtype, device=self.device)) for k in keys])
         stacked = distributed.all_sum(stacked)
@@ -330,16 +432,20 @@ class Trainer:
         train_loss = float(_loss(train_sums, self.weights))
         validation_loss = float(_loss(validation_sums, self.weights)) if validation_sums else None
         monitored = validation_loss if validation_loss is not None else train_loss
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = self.strategy.lr
         record = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train_loss, "validation_loss": validation_loss}
         record.update({f"train_{k}": v for k, v in metrics_from_sums(train_sums).items()})
         record.update({f"validation_{k}": v for k, v in metrics_from_sums(validation_sums).items()})
         record["seconds"] = seconds
+        record["wall_seconds"] = time.perf_counter() - self.created  # since this process set up the run
+        record["cpu_seconds"] = time.process_time() - self.created_cpu  # this process's CPU time, likewise
         self.history.append(record)
         if monitored < self.best_loss:
             self.best_loss, self.bad_epochs = monitored, 0
             with self._averaged():
                 self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                if self.rank == 0:  # the best model so far, so that a run stopped at any time leaves one
+                    save(self.model, self.directory / self.config["output"]["model_file"])
         else:
             self.bad_epochs += 1
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -347,7 +453,7 @@ class Trainer:
         elif self.scheduler is not None:
             self.scheduler.step()
         stopping = self.config["training"]["early_stopping"]
-        new_lr = self.optimizer.param_groups[0]["lr"]
+        new_lr = self.strategy.lr
         if stopping["patience"] is not None and self.bad_epochs >= int(stopping["patience"]):
             self.finished = True
         if stopping["min_lr"] is not None and new_lr < float(stopping["min_lr"]):
@@ -368,7 +474,7 @@ class Trainer:
             "epoch": self.epoch,
             "finished": self.finished,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.strategy.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "best_loss": self.best_loss,
@@ -383,7 +489,7 @@ class Trainer:
         if _comparable(state["config"]) != _comparable(self.config):
             raise ValueError("the checkpoint was written with another configuration; resume needs the same one")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.strategy.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.ema is not None:
@@ -411,8 +517,12 @@ class Trainer:
                 results[split] = metrics_from_sums(sums)
         results["units"] = {"energy": "eV/atom", "forces": "eV/A", "stress": "eV/A^3"}
         results["epochs"] = self.epoch
+        if self.timed_out:
+            results["stopped"] = "max_time"
         if self.rank == 0:
-            save(self.model, self.directory / self.config["output"]["model_file"])
+            path = self.directory / self.config["output"]["model_file"]
+            save(self.model, path)
+            _say(f"model written to {path} (open it with mlcalc.load_calculator)")
             write_text_atomic(json.dumps(results, indent=2), self.directory / "metrics.json")
             if self.config["output"]["plots"]:
                 from mlcalc.train.plots import learning_curve, parity_plot
@@ -445,18 +555,70 @@ def _shortest_distance(samples: Sequence[Sample]) -> float | None:
     return float(torch.stack(lengths).min()) if lengths else None
 
 
-def _optimizer(parameters: list[torch.nn.Parameter], options: Mapping[str, Any]) -> torch.optim.Optimizer:
-    name = str(options["name"]).lower()
-    classes = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-    if name not in classes:
-        raise ValueError(f"optimizer {name!r} is not one of {sorted(classes)}")
-    return classes[name](
-        parameters,
-        lr=float(options["lr"]),
-        betas=tuple(float(b) for b in options["betas"]),
-        weight_decay=float(options["weight_decay"]),
-        amsgrad=bool(options["amsgrad"]),
-    )
+def _say(line: str) -> None:
+    tqdm.write(line)
+
+
+def _epoch_line(record: dict[str, Any], epochs: int) -> str:
+    """One line per epoch: MAE per split (meV/atom, eV/A), learning rate, seconds."""
+    parts = [f"epoch {record['epoch']}/{epochs}"]
+    for split in ("train", "validation"):
+        values = []
+        if record.get(f"{split}_energy_mae") is not None:
+            values.append(f"E {1000 * record[f'{split}_energy_mae']:.3g} meV/atom")
+        if record.get(f"{split}_forces_mae") is not None:
+            values.append(f"F {record[f'{split}_forces_mae']:.3g} eV/A")
+        if values:
+            parts.append(f"{split} MAE " + ", ".join(values))
+    parts.append(f"lr {record['lr']:.3g}, {record['seconds']:.1f} s")
+    return " | ".join(parts)
+
+
+def _set_threads(threads: int | str | None, device: torch.device) -> None:
+    """``auto``: one torch thread on the CPU (training steps are many small operations; on the
+    2-core test machine torch's default made epochs 3-4x slower), torch's choice elsewhere."""
+    if threads == "auto":
+        threads = 1 if device.type == "cpu" else None
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+
+
+def _element_groups(model: Model, parameters: list[torch.nn.Parameter]) -> dict[str, list[int]] | None:
+    """Per element of ``model.species``, the indices into ``parameters`` of the weights whose name
+    has the element as one component (``networks.Li.layers.0.weight``); ``None`` if some have none."""
+    species = list(getattr(model, "species", None) or [])
+    index = {id(p): k for k, p in enumerate(parameters)}
+    groups: dict[str, list[int]] = {e: [] for e in species}
+    for name, parameter in model.named_parameters():
+        if id(parameter) not in index:
+            continue
+        element = next((part for part in name.split(".") if part in groups), None)
+        if element is None:
+            return None
+        groups[element].append(index[id(parameter)])
+    return {e: members for e, members in groups.items() if members} or None
+
+
+def _check_model_arguments(kind: str, kwargs: Mapping[str, Any]) -> None:
+    """A clear error for a model section that lacks required arguments (instead of a TypeError)."""
+    signature = inspect.signature(MODEL_KINDS[kind])
+    missing = [
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        and name not in kwargs
+    ]
+    if missing:
+        hint = ""
+        if kind == "behler_parrinello":
+            hint = (
+                "; or take architecture, symmetry functions and training settings from an n2p2 setup with "
+                "model: {kind: behler_parrinello, n2p2: DIR, length_unit: bohr, energy_unit: hartree}"
+            )
+        raise ValueError(
+            f"model kind {kind!r} needs the option(s) {missing} in the model section (see docs/training.md){hint}"
+        )
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, options: Mapping[str, Any]):
@@ -477,10 +639,12 @@ def _scheduler(optimizer: torch.optim.Optimizer, options: Mapping[str, Any]):
 
 def _comparable(config: Mapping[str, Any]) -> Any:
     """A configuration minus what may change between a run and its resumption (the
-    progress bars, and the number of epochs: raising it extends a finished run)."""
+    progress bars, threads, the time limit, and the number of epochs: raising it extends a
+    finished run)."""
     config = json.loads(json.dumps(config))
     config["output"].pop("progress", None)
-    config["training"].pop("epochs", None)
+    for key in ("epochs", "max_time", "threads"):
+        config["training"].pop(key, None)
     return config
 
 

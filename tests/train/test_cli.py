@@ -15,6 +15,6 @@ def test_train_subcommand_parses_into_run_train():
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path):
-    args = argparse.Namespace(config=str(tmp_path / "absent.yaml"), resume=False, threads=None)
+    args = argparse.Namespace(config=str(tmp_path / "absent.yaml"), resume=False, overwrite=False, threads=None)
     with pytest.raises(FileNotFoundError):
         run_train(args)

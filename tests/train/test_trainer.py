@@ -25,7 +25,10 @@ def rows(directory: Path) -> list[dict]:
 
 def without_seconds(table: list[dict]) -> list[dict]:
     """Metrics rows without the wall time, which differs between identical runs."""
-    return [{key: value for key, value in row.items() if key != "seconds"} for row in table]
+    return [
+        {key: value for key, value in row.items() if key not in ("seconds", "wall_seconds", "cpu_seconds")}
+        for row in table
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +87,8 @@ def test_a_killed_run_resumes_to_the_same_end_bit_for_bit(tmp_path, morse_file):
         time.sleep(0.01)
     assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     done = len(rows(killed))
-    assert 3 <= done < epochs and not (killed / "model.pt").exists()
+    assert 3 <= done < epochs
+    mlcalc.load_calculator(killed / "model.pt")  # the best model so far is written as it improves
     subprocess.run([sys.executable, str(killed_script), "--resume"], check=True, env=subprocess_env())
     assert without_seconds(rows(killed)) == without_seconds(rows(whole))
     resumed = torch.load(killed / "model.pt", weights_only=True)["state_dict"]
