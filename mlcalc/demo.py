@@ -40,15 +40,15 @@ def run_demo(md_steps: int = 50, output: str | Path = ".", progress: bool = True
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     calculator = demo_calculator()
-    cell = relax(bulk("Cu", "fcc", a=3.6, cubic=True), calculator, cell=True, fmax=1e-4).atoms
+    cell = relax(bulk("Cu", "fcc", a=3.6, cubic=True), calculator, cell=True, fmax=1e-4, progress=progress).atoms
     eos = equation_of_state(cell, calculator)
     plot_eos({"Cu NNP": eos}, str(output / "demo_eos.png"))
     elastic = elastic_constants(cell, calculator).cubic()
     md = run_md(cell.repeat(2), calculator, ensemble="nve", steps=md_steps, timestep=2.0, temperature=300,
                 interval=5, progress=progress)  # fmt: skip
     supercell = cell.repeat(2)
-    vacancy = vacancy_formation(supercell, calculator, fmax=0.01)
-    band = vacancy_migration(supercell, calculator, n_images=3, fmax=0.05, relax_fmax=0.01)
+    vacancy = vacancy_formation(supercell, calculator, fmax=0.01, progress=progress)
+    band = vacancy_migration(supercell, calculator, n_images=3, fmax=0.05, relax_fmax=0.01, progress=progress)
     band.plot(str(output / "demo_neb.png"), title="Cu vacancy hop, 2x2x2 cell (mlearn NNP)")
     results = {
         "lattice constant a (A)": cell.cell.lengths()[0],
@@ -68,5 +68,7 @@ def run_demo(md_steps: int = 50, output: str | Path = ".", progress: bool = True
     print("mlcalc demo: the mlearn Cu neural-network potential (Zuo et al. 2020), fcc copper")
     for name, value in results.items():
         print(f"  {name:<40} {value:12.4f}")
+    state = "converged" if band.converged else "NOT converged"
+    print(f"NEB {state} after {band.steps} steps (target fmax 0.05 eV/A)")
     print(f"plots: {output / 'demo_eos.png'}, {output / 'demo_neb.png'}; {time.perf_counter() - start:.0f} s")
     return results

@@ -40,18 +40,19 @@ def evaluate(
     per member (mapped with ``vmap``); then every result gains that leading ``K`` axis and
     each member's forces and stress come from one batched (``vmap``-ed) backward pass.
     """
-    if getattr(model, "computes_derivatives", False):
+    if model.computes_derivatives:
         return _precomputed(model, graph, forces=forces, stress=stress)
     positions = graph.positions
     if forces:
         positions = positions.detach().requires_grad_(True)
     strain = None
-    graph = dataclasses.replace(graph, positions=positions)
+    graph = dataclasses.replace(graph, positions=positions, vectors=None)
     if stress:
         strain = torch.zeros_like(graph.cell).requires_grad_(True)
         graph = graph.strained(strain)
 
     with torch.set_grad_enabled(forces or stress or torch.is_grad_enabled()):
+        graph = graph.with_geometry()  # the edge vectors, once, for every consumer in the model
         output = model(graph)
         if not isinstance(output, dict):
             output = {"energies": output}

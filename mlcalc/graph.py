@@ -12,14 +12,26 @@ pbc             [B, 3]      periodicity along each lattice vector
 batch           [N]         structure index of each atom
 edge_index      [2, E]      (centre i, neighbour j), a full list: j->i is there too
 shifts          [E, 3]      integer cell translations of the neighbour, as floats
+vectors         [E, 3]      the edge vectors, once computed (optional, see below)
 ==============  ==========  =====================================================
 
 The edge vector is ``r_ij = positions[j] - positions[i] + shifts @ cell[batch[i]]``.
+Geometry is computed once per evaluation: :meth:`Graph.with_geometry` stores the edge vectors
+(differentiable in positions and cell) and every consumer's :meth:`Graph.edge_vectors` reads
+them; replacing positions or cell (:meth:`Graph.strained`) drops them.
+
+``torch.export.export(model, (graph,))`` takes a Graph as input (it is a registered pytree
+dataclass).
+
+Positions built from ASE atoms are wrapped into the cell by whole lattice vectors in float64
+before the cast to the model's dtype, so float32 numbers do not depend on how far from the
+origin a periodic structure sits.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,7 +39,7 @@ import torch
 from ase import Atoms
 from ase.data import chemical_symbols
 
-from mlcalc.neighbors import neighbor_list
+from mlcalc.neighbors import neighbor_list, wrap
 
 
 @dataclasses.dataclass
@@ -39,6 +51,7 @@ class Graph:
     batch: torch.Tensor
     edge_index: torch.Tensor
     shifts: torch.Tensor
+    vectors: torch.Tensor | None = None
 
     @property
     def n_structures(self) -> int:
@@ -51,12 +64,18 @@ class Graph:
 
     def edge_vectors(self) -> torch.Tensor:
         """``r_ij`` for every edge, ``[E, 3]``, differentiable in positions and cell."""
+        if self.vectors is not None:
+            return self.vectors
         i, j = self.edge_index
         if self.n_structures == 1:
             offsets = self.shifts @ self.cell[0]
         else:
             offsets = torch.einsum("ek,ekl->el", self.shifts, self.cell[self.batch[i]])
         return self.positions[j] - self.positions[i] + offsets
+
+    def with_geometry(self) -> Graph:
+        """The same graph with its edge vectors computed once and stored for every consumer."""
+        return dataclasses.replace(self, vectors=self.edge_vectors())
 
     def per_structure(self, per_atom: torch.Tensor) -> torch.Tensor:
         """Sum a per-atom quantity ``[N, ...]`` into one value per structure ``[B, ...]``."""
@@ -66,11 +85,10 @@ class Graph:
     def within(self, cutoff: float) -> Graph:
         """The same graph keeping only edges shorter than ``cutoff`` (for a model part with a
         shorter range than the neighbour list); differentiable like the original."""
-        with torch.no_grad():
-            keep = self.edge_vectors().norm(dim=1) < cutoff
-        if bool(keep.all()):
-            return self
-        return dataclasses.replace(self, edge_index=self.edge_index[:, keep], shifts=self.shifts[keep])
+        vectors = self.edge_vectors()
+        keep = vectors.detach().norm(dim=1) < cutoff
+        kept = None if self.vectors is None else vectors[keep]
+        return dataclasses.replace(self, edge_index=self.edge_index[:, keep], shifts=self.shifts[keep], vectors=kept)
 
     def volumes(self) -> torch.Tensor:
         return torch.linalg.det(self.cell).abs()
@@ -84,14 +102,16 @@ class Graph:
         symmetric = 0.5 * (strain + strain.transpose(1, 2))
         deformation = torch.eye(3, dtype=strain.dtype, device=strain.device) + symmetric
         positions = torch.einsum("na,nab->nb", self.positions, deformation[self.batch])
-        return dataclasses.replace(self, positions=positions, cell=self.cell @ deformation)
+        return dataclasses.replace(self, positions=positions, cell=self.cell @ deformation, vectors=None)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Graph:
         """Move to ``device``; floating-point fields take ``dtype``."""
         fields = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            fields[field.name] = value.to(device=device, dtype=dtype) if value.is_floating_point() else value.to(device)
+            if value is not None:
+                value = value.to(device=device, dtype=dtype) if value.is_floating_point() else value.to(device)
+            fields[field.name] = value
         return Graph(**fields)
 
     @classmethod
@@ -118,9 +138,10 @@ class Graph:
         species_index: np.ndarray,
         cutoff: float,
         *,
-        neighbor_backend: str = "auto",
+        neighbor_list: str = "auto",
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float64,
+        neighbor_backend: str | None = None,
     ) -> Graph:
         """Batch ASE structures into one graph.
 
@@ -128,20 +149,35 @@ class Graph:
             structures: the structures, already validated (see ``mlcalc.calculator``).
             species_index: lookup table from atomic number to the model's species index.
             cutoff: neighbour-list radius, Angstrom.
-            neighbor_backend: see :func:`mlcalc.neighbors.neighbor_list`.
+            neighbor_list: the backend, see :func:`mlcalc.neighbors.neighbor_list`.
+            neighbor_backend: deprecated name of ``neighbor_list``.
         """
+        backend = deprecated_alias(neighbor_list, neighbor_backend, "neighbor_backend", "neighbor_list", "auto")
         device = torch.device(device)
-        return cls.concatenate(
-            [cls._from_one(atoms, species_index, cutoff, neighbor_backend, device, dtype) for atoms in structures]
-        )
+        graphs = []
+        for atoms in structures:
+            cell = np.asarray(atoms.cell.array, dtype=np.float64)
+            positions, _ = wrap(np.asarray(atoms.positions, dtype=np.float64), cell, atoms.pbc)
+            pairs = _neighbors(positions, cell, atoms.pbc, cutoff, backend)
+            graphs.append(cls.from_neighbors(atoms, species_index, positions, pairs, device=device, dtype=dtype))
+        return cls.concatenate(graphs)
 
     @classmethod
-    def _from_one(cls, atoms, species_index, cutoff, neighbor_backend, device, dtype) -> Graph:
-        positions = torch.as_tensor(atoms.positions, dtype=torch.float64, device=device)
+    def from_neighbors(
+        cls,
+        atoms: Atoms,
+        species_index: np.ndarray,
+        positions: np.ndarray,
+        pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float64,
+    ) -> Graph:
+        """One structure's graph from (wrapped, float64) ``positions`` and its neighbour list ``(i, j, shifts)``."""
+        i, j, shifts = pairs
         cell = np.asarray(atoms.cell.array, dtype=np.float64)
-        i, j, shifts = neighbor_list(positions, cell, atoms.pbc, cutoff, backend=neighbor_backend)
         return cls(
-            positions=positions.to(dtype),
+            positions=torch.as_tensor(positions, device=device).to(dtype),
             species=torch.as_tensor(species_index[atoms.numbers], dtype=torch.int64, device=device),
             cell=torch.as_tensor(cell, dtype=dtype, device=device)[None],
             pbc=torch.as_tensor(atoms.pbc, dtype=torch.bool, device=device)[None],
@@ -149,6 +185,24 @@ class Graph:
             edge_index=torch.stack([i, j]).to(device),
             shifts=shifts.to(device=device, dtype=dtype),
         )
+
+
+# a pytree node, so that torch.export can take a Graph as a model's input
+torch.export.register_dataclass(Graph)
+
+
+def _neighbors(positions, cell, pbc, cutoff, backend):
+    return neighbor_list(positions, cell, pbc, cutoff, backend=backend)
+
+
+def deprecated_alias(value, old_value, old_name: str, new_name: str, default):
+    """``value``, or ``old_value`` given under its deprecated name (with a ``DeprecationWarning``)."""
+    if old_value is None:
+        return value
+    if value != default:
+        raise TypeError(f"give {new_name}= only ({old_name}= is its deprecated name)")
+    warnings.warn(f"{old_name}= is deprecated; use {new_name}=", DeprecationWarning, stacklevel=3)
+    return old_value
 
 
 def species_lookup(species: Sequence[str] | None) -> np.ndarray:

@@ -13,7 +13,13 @@ Backends
 - ``"matscipy"``: matscipy's C neighbour list, the design card's first choice, kept as
   an alternative and as a cross-check.
 - ``"ase"``: ASE's pure-numpy neighbour list; slow, but always there.
-- ``"auto"``: vesin-torch for tensors on a GPU, else vesin.
+- ``"auto"``: vesin-torch for tensors on a GPU, else vesin; matscipy for cells with a lattice
+  vector longer than :data:`VESIN_MAX_LENGTH` (vesin 0.6.2 dies of SIGFPE there).
+
+:class:`VerletList` keeps a list with a skin between calls (MD, relaxations) and rebuilds it
+only when an atom moved more than half the skin or the cell changed; :func:`wrap` gives the
+positions shifted into the cell by whole lattice vectors (and open structures centred), in
+float64, so that a float32 model sees small coordinates wherever the structure sits.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import numpy as np
 import torch
 
 BACKENDS = ("auto", "vesin", "matscipy", "ase")
+#: vesin 0.6.2 kills the process (SIGFPE) for a lattice vector of 2e6 A (1e6 A passes, any cutoff);
+#: longer cells go to matscipy. Reported upstream, see the note in bench/results/neighbors.md.
+VESIN_MAX_LENGTH = 1.0e5
 
 NeighborList = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -49,8 +58,14 @@ def neighbor_list(
     if backend not in BACKENDS:
         raise ValueError(f"unknown neighbour-list backend {backend!r}; choose from {BACKENDS}")
     device = positions.device if isinstance(positions, torch.Tensor) else torch.device("cpu")
+    too_long = bool(np.linalg.norm(_as_numpy(cell), axis=-1).max() > VESIN_MAX_LENGTH)
     if backend == "auto":
-        backend = "vesin-torch" if device.type != "cpu" else "vesin"
+        backend = "matscipy" if too_long else "vesin-torch" if device.type != "cpu" else "vesin"
+    elif backend == "vesin" and too_long:
+        raise ValueError(
+            f"a lattice vector is longer than {VESIN_MAX_LENGTH:g} A, where vesin crashes the process; "
+            "use neighbor_list='matscipy' or 'auto'"
+        )
     if backend == "vesin-torch":
         return _vesin_torch(positions, cell, pbc, cutoff)
     positions, cell, pbc = _as_numpy(positions), _as_numpy(cell), _as_numpy(pbc).astype(bool)
@@ -132,3 +147,61 @@ def _cell_for_open_directions(positions: np.ndarray, cell: np.ndarray, pbc: np.n
     if np.linalg.matrix_rank(cell) < 3:
         raise ValueError("cell is singular in a periodic direction")
     return cell
+
+
+def wrap(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions moved next to the origin without changing any edge vector.
+
+    Along periodic directions each atom moves by whole lattice vectors into the cell; a
+    structure that is not periodic in every direction then moves as a whole so that its
+    centre is at the origin. Returns the moved positions and the offsets (``[N, 3]``, float64)
+    with ``moved = positions - offsets``: edge vectors, and so every energy, are unchanged,
+    while a float32 model sees small coordinates wherever the structure sits.
+    """
+    pbc = np.asarray(pbc, dtype=bool)
+    translations = np.zeros(positions.shape, dtype=np.float64)
+    if pbc.any() and len(positions):
+        fractional = np.linalg.lstsq(cell.T, positions.T, rcond=None)[0].T  # cells with open directions too
+        translations[:, pbc] = np.floor(fractional[:, pbc])
+    offsets = translations @ cell
+    if not pbc.all() and len(positions):
+        offsets += (positions - offsets).mean(axis=0)
+    return positions - offsets, offsets
+
+
+class VerletList:
+    """A neighbour list with a skin, kept while no atom moved more than half of it.
+
+    :meth:`update` returns the pairs within ``cutoff + skin`` (a superset of those within the
+    cutoff: models cut at their own radius) and the positions moved by the :func:`wrap` offsets
+    of the last rebuild. It rebuilds when the number of atoms, the cell or pbc change, or an atom
+    moved more than ``skin / 2`` since (then no pair can have crossed ``cutoff`` unseen).
+    """
+
+    def __init__(self, cutoff: float, skin: float, backend: str = "auto") -> None:
+        if skin < 0:
+            raise ValueError(f"skin must be >= 0 A, got {skin}")
+        self.cutoff, self.skin, self.backend = float(cutoff), float(skin), backend
+        self.builds = 0
+        self._reference: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def update(
+        self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray
+    ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(wrapped positions, i, j, shifts)`` for the structure now."""
+        if not self._valid(positions, cell, pbc):
+            wrapped, offsets = wrap(positions, cell, pbc)
+            i, j, shifts = neighbor_list(wrapped, cell, pbc, self.cutoff + self.skin, backend=self.backend)
+            self._reference = (positions.copy(), cell.copy(), np.array(pbc, dtype=bool))
+            self._offsets, self._pairs = offsets, (i, j, shifts)
+            self.builds += 1
+        return (positions - self._offsets, *self._pairs)
+
+    def _valid(self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> bool:
+        if self._reference is None:
+            return False
+        old_positions, old_cell, old_pbc = self._reference
+        if old_positions.shape != positions.shape or not (old_cell == cell).all() or not (old_pbc == pbc).all():
+            return False
+        moved = np.einsum("ij,ij->i", positions - old_positions, positions - old_positions).max(initial=0.0)
+        return bool(moved <= (0.5 * self.skin) ** 2)

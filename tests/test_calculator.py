@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from mlcalc import MLCalculator
 from mlcalc.models.pair import Buckingham, Morse
+from mlcalc.models.scale_shift import ScaleShift
 
 MORSE = dict(epsilon=0.4, rho0=4.0, r0=2.6, rcut1=1.5, rcut2=2.2)
 
@@ -130,6 +131,15 @@ def test_float32_agrees_with_float64():
     np.testing.assert_allclose(result["forces"], reference["forces"], atol=1e-4)
 
 
+def test_a_float32_calculator_leaves_the_callers_float64_model_unrounded():
+    model = ScaleShift(Morse(**MORSE), {"Cu": -3.0 + 1e-12}, scale=1.0 + 1e-12, species=["Cu"]).to(torch.float64)
+    state = {name: tensor.clone() for name, tensor in model.named_buffers()}
+    assert state
+    MLCalculator(model, dtype="float32")
+    for name, tensor in model.named_buffers():
+        assert tensor.dtype == state[name].dtype and torch.equal(tensor, state[name]), name
+
+
 @pytest.mark.parametrize(
     ("atoms", "message"),
     [
@@ -174,3 +184,111 @@ def test_options_are_checked():
     with pytest.raises(ValueError, match="float32 or float64"):
         MLCalculator(Morse(), dtype=torch.float16)
     assert MLCalculator(Morse(), device="auto").device.type in ("cpu", "cuda")
+
+
+def test_misspelt_options_are_a_type_error_naming_them_and_the_valid_ones():
+    with pytest.raises(TypeError, match=r"'dtyp'.*valid ones are device, dtype, neighbor_list"):
+        MLCalculator(Morse(), dtyp="float32")
+    with pytest.raises(ValueError, match="float32 or float64, got 'float16'"):
+        MLCalculator(Morse(), dtype="float16")
+
+
+def test_neighbor_backend_is_a_deprecated_name_of_neighbor_list():
+    with pytest.warns(DeprecationWarning, match="neighbor_backend= is deprecated"):
+        calculator = MLCalculator(Morse(), neighbor_backend="ase")
+    assert calculator.neighbor_list == "ase"
+
+
+def test_nan_cell_is_refused_with_its_name():
+    atoms = bulk("Cu", "fcc", a=3.6)
+    atoms.cell[0, 0] = np.nan
+    atoms.calc = MLCalculator(Morse(**MORSE))
+    with pytest.raises(ValueError, match="the cell .* NaN or infinite"):
+        atoms.get_potential_energy()
+
+
+@pytest.mark.parametrize("pbc", [True, False])
+def test_coincident_atoms_are_refused_naming_them(pbc):
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) if pbc else Atoms("Cu4", positions=np.eye(4, 3) * 2.5)
+    atoms.positions[2] = atoms.positions[1]
+    atoms.calc = MLCalculator(Morse(**MORSE))
+    with pytest.raises(ValueError, match="atoms [12] and [12] .* coincident"):
+        atoms.get_potential_energy()
+
+
+def test_non_finite_output_is_refused():
+    model = Morse(**MORSE)
+    model.epsilon = float("nan")
+    atoms = _copper()
+    atoms.calc = MLCalculator(model)
+    with pytest.raises(ValueError, match=r"NaN or infinite energy for structure\(s\) \[0\]"):
+        atoms.get_potential_energy()
+
+
+def test_float32_energy_does_not_depend_on_lattice_translations():
+    atoms = _copper()
+    calculator = MLCalculator(Morse(**MORSE), dtype="float32")
+    reference = calculator.calculate_batch([atoms])[0]
+    for n in (1000, 100000):
+        moved = atoms.copy()
+        moved.positions += n * atoms.cell.array.sum(axis=0)
+        result = calculator.calculate_batch([moved])[0]
+        assert result["energy"] == reference["energy"]
+        np.testing.assert_array_equal(result["forces"], reference["forces"])
+
+
+def test_float32_molecule_far_from_the_origin_gives_the_same_numbers():
+    atoms = molecule("C6H6")
+    calculator = MLCalculator(Morse(**MORSE), dtype="float32")
+    reference = calculator.calculate_batch([atoms])[0]
+    atoms.positions += [3e5, -2e5, 1e5]
+    result = calculator.calculate_batch([atoms])[0]
+    assert result["energy"] == pytest.approx(reference["energy"], abs=1e-6)
+    np.testing.assert_allclose(result["forces"], reference["forces"], atol=1e-5)
+
+
+def test_verlet_list_is_kept_until_an_atom_moves_half_the_skin():
+    atoms = _copper()
+    atoms.calc = MLCalculator(Morse(**MORSE), skin=0.4)
+    fresh = MLCalculator(Morse(**MORSE), skin=0.0)
+    for _ in range(6):
+        atoms.positions[3] += [0.05, 0.0, 0.0]  # 0.05 A a step: a rebuild after more than 0.2 A
+        assert atoms.get_potential_energy() == pytest.approx(fresh.get_potential_energy(atoms), abs=1e-12)
+        np.testing.assert_allclose(atoms.get_forces(), fresh.get_forces(atoms), atol=1e-12)
+    assert atoms.calc.verlet.builds == 2 and fresh.verlet.builds == 6
+    atoms.set_cell(atoms.cell.array * 1.01, scale_atoms=True)
+    atoms.get_potential_energy()
+    assert atoms.calc.verlet.builds == 3
+
+
+def test_coulomb_buckingham_preset_passes_calculator_options_on():
+    from mlcalc import CoulombBuckinghamCalculator
+
+    calculator = CoulombBuckinghamCalculator.preset("NaCl", neighbor_list="ase", label="nacl", cutoff=6.0)
+    assert calculator.neighbor_list == "ase" and calculator.label == "nacl" and calculator.model.cutoff == 6.0
+    with pytest.raises(TypeError, match="'cutof'"):
+        CoulombBuckinghamCalculator.preset("NaCl", cutof=6.0)
+
+
+def test_implemented_properties_follow_the_model_outputs():
+    from mlcalc import EwaldNNPCalculator
+    from mlcalc.models import EwaldNNP
+
+    assert MLCalculator(Morse()).implemented_properties == ["energy", "free_energy", "energies", "forces", "stress"]
+    model = EwaldNNP(Buckingham({("Na", "Cl"): (1000.0, 0.3, 1.0)}, 5.0), initial_charges={"Na": 1, "Cl": -1})
+    assert EwaldNNPCalculator(model).implemented_properties[-1] == "charges"
+    with pytest.raises(TypeError, match="needs an EwaldNNP model"):
+        EwaldNNPCalculator(Morse())
+
+
+def test_training_hooks_are_methods_with_defaults():
+    from mlcalc.models import Allegro, BehlerParrinello
+
+    assert Allegro.implements(Allegro.__new__(Allegro), "absorb_energy_offsets")
+    assert not Morse().implements("absorb_energy_offsets") and not Morse().implements("remap_species")
+    assert BehlerParrinello.remap_species is not Morse.remap_species
+    Morse().fit_statistics([])  # nothing to fit: a no-op
+    with pytest.raises(NotImplementedError):
+        Morse().absorb_energy_offsets(1.0, {})
+    with pytest.raises(ValueError, match="not a training hook"):
+        Morse().implements("forward")

@@ -6,7 +6,7 @@ import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 
-from mlcalc.neighbors import BACKENDS, neighbor_list
+from mlcalc.neighbors import BACKENDS, neighbor_list, wrap
 
 CPU_BACKENDS = [b for b in BACKENDS if b != "auto"]
 
@@ -90,3 +90,25 @@ def test_gpu_backend_matches_cpu():
     assert i.device.type == "cuda"
     gpu = {(a, b, *s) for a, b, s in zip(i.tolist(), j.tolist(), shifts.tolist(), strict=True)}
     assert gpu == _pair_set(atoms, cutoff, "vesin")
+
+
+def test_lattice_vectors_where_vesin_crashes_go_to_matscipy():
+    """vesin 0.6.2 kills the process (SIGFPE) for Ar2 in a [1e6, 10, 10] A cell at an 8.5 A cutoff."""
+    atoms = Atoms("Ar2", positions=[[0, 0, 0], [3.8, 0, 0]], cell=[1e6, 10, 10], pbc=True)
+    assert _pair_set(atoms, 8.5, "auto") == _pair_set(atoms, 8.5, "matscipy")
+    with pytest.raises(ValueError, match="vesin crashes the process"):
+        neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 8.5, backend="vesin")
+
+
+def test_wrap_moves_by_whole_lattice_vectors_or_as_a_whole():
+    atoms = CASES["unwrapped_positions"][0]
+    wrapped, offsets = wrap(atoms.positions, atoms.cell.array, atoms.pbc)
+    translations = np.linalg.solve(atoms.cell.array.T, offsets.T).T
+    np.testing.assert_allclose(translations, np.round(translations), atol=1e-12)
+    fractional = np.linalg.solve(atoms.cell.array.T, wrapped.T).T
+    assert (fractional >= -1e-12).all() and (fractional < 1).all()
+    molecule_far_away = molecule("CH3CH2OH")
+    molecule_far_away.positions += 1e5
+    wrapped, offsets = wrap(molecule_far_away.positions, molecule_far_away.cell.array, molecule_far_away.pbc)
+    assert np.abs(wrapped.mean(axis=0)).max() < 1e-9
+    assert np.ptp(offsets, axis=0).max() == 0.0  # one vector for every atom: edges unchanged

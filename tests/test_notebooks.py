@@ -23,3 +23,5 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     assert not [output for output in outputs if output.output_type == "error"]
     text = "".join(output.get("text", "") for output in outputs)
     assert "E_m ~" in text
+    assert "relax cell and atoms" in text and "MD nve" in text  # progress bars show in the notebook ...
+    assert "TqdmWarning" not in text and "IProgress" not in text  # ... without tqdm's widget warning

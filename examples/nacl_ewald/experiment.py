@@ -1,4 +1,4 @@
-"""Seed 004 redone (SEEDS.md section 5): Behler-Parrinello alone vs Behler-Parrinello + Ewald on NaCl.
+"""The NaCl long-range experiment: Behler-Parrinello alone vs Behler-Parrinello + Ewald on NaCl.
 
 Both models read the same symmetry functions (per centre element: G2 for each neighbour
 element, G5 for each neighbour pair) and are trained by :func:`mlcalc.train.train` on the

@@ -1,8 +1,8 @@
-"""NaCl training data for the Behler-Parrinello vs Behler-Parrinello + Ewald experiment (seed 004).
+"""NaCl training data for the Behler-Parrinello vs Behler-Parrinello + Ewald experiment.
 
 Labels come from the classical Tosi-Fumi rigid-ion potential
 (``CoulombBuckinghamCalculator.preset("NaCl")``: Coulomb via Ewald to 1e-6, pairs to 9 A).
-Two cells as in SEEDS.md section 5: the ideal 2x2x2 cubic rock-salt supercell (64 ions,
+Two cells: the ideal 2x2x2 cubic rock-salt supercell (64 ions,
 a = 5.64 A) and the same cell missing one Na and one Cl (a divacancy, 62 ions, the two
 vacancies as far apart as the cell allows). Each is run with Langevin MD (2 fs,
 friction 0.02/fs) at every ``--temperatures`` value; after ``--equilibration`` steps a

@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from mlcalc.calculator import MLCalculator
+from mlcalc.calculators.family import FamilyCalculator
 from mlcalc.models.behler_parrinello import BehlerParrinello
 
 
-class BehlerParrinelloCalculator(MLCalculator):
+class BehlerParrinelloCalculator(FamilyCalculator):
     """ASE calculator for a :class:`~mlcalc.models.behler_parrinello.BehlerParrinello` model.
 
-    Args:
-        model: the model, or the path of an mlcalc model file holding one.
-        **kwargs: :class:`~mlcalc.MLCalculator` options (``device``, ``dtype``, ...).
-
-    ``results["extrapolations"]`` counts the symmetry-function values outside the training
-    range (a warning is issued when it is not zero).
+    ``BehlerParrinelloCalculator(model, **options)``: the model, the path of an mlcalc model
+    file holding one, or an n2p2 directory; options as :class:`~mlcalc.MLCalculator`
+    (``device``, ``dtype``, ...). ``results["extrapolations"]`` counts the symmetry-function
+    values outside the training range (a warning is issued when it is not zero).
     """
 
-    implemented_properties = [*MLCalculator.implemented_properties, "extrapolations"]
-
-    def __init__(self, model: BehlerParrinello | str | Path, **kwargs: Any) -> None:
-        super().__init__(model, **kwargs)
-        if not isinstance(self.model, BehlerParrinello):
-            raise TypeError(f"BehlerParrinelloCalculator needs a Behler-Parrinello model, got {self.model.kind!r}")
+    family = "a Behler-Parrinello"
+    model_types = (BehlerParrinello,)
 
     @classmethod
     def from_n2p2(
@@ -34,7 +27,7 @@ class BehlerParrinelloCalculator(MLCalculator):
         directory: str | os.PathLike,
         length_unit: str | float = "angstrom",
         energy_unit: str | float = "eV",
-        **kwargs: Any,
+        **options: Any,
     ) -> BehlerParrinelloCalculator:
         """Open an n2p2 model directory (input.nn, scaling.data, weights.ZZZ.data).
 
@@ -42,7 +35,7 @@ class BehlerParrinelloCalculator(MLCalculator):
             length_unit: the files' length unit: ``"angstrom"``, ``"bohr"`` (any case), or
                 its size in Angstrom.
             energy_unit: ``"eV"``, ``"hartree"`` (any case), or its size in eV.
+            options: ``min_distance``/``training_data`` (see :func:`mlcalc.io.n2p2.read_n2p2`)
+                and the calculator's options.
         """
-        from mlcalc.io.n2p2 import read_n2p2
-
-        return cls(read_n2p2(directory, length_unit=length_unit, energy_unit=energy_unit), **kwargs)
+        return cls(directory, length_unit=length_unit, energy_unit=energy_unit, **options)

@@ -2,44 +2,46 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Any
 
-import torch
-
-from mlcalc.calculator import MLCalculator
+from mlcalc.calculator import OPTIONS
+from mlcalc.calculators.family import FamilyCalculator
 from mlcalc.models.coulomb_buckingham import CoulombBuckingham
 
 
-class CoulombBuckinghamCalculator(MLCalculator):
+class CoulombBuckinghamCalculator(FamilyCalculator):
     """ASE calculator for :class:`CoulombBuckingham`.
 
     ``CoulombBuckinghamCalculator(charges={"Na": 1.0, "Cl": -1.0}, buckingham={("Na", "Cl"):
     (A, rho, C), ...}, cutoff=9.0, accuracy=1e-6)`` builds the model; a model or a model
     file may be given instead. ``CoulombBuckinghamCalculator.preset("NaCl")`` opens a preset.
-    Calculator options (``device``, ``dtype``, ``neighbor_list``) go to :class:`MLCalculator`.
+    Calculator options (``device``, ``dtype``, ``neighbor_list``, ``label``, ...) go to
+    :class:`~mlcalc.calculator.MLCalculator`; every other keyword is a model parameter.
     """
 
-    def __init__(
-        self,
-        model: CoulombBuckingham | str | Path | None = None,
-        *,
-        device: str = "auto",
-        dtype: str | torch.dtype = "float64",
-        neighbor_list: str = "auto",
-        label: str | None = None,
-        **model_options: Any,
-    ) -> None:
+    family = "a Coulomb-Buckingham"
+    model_types = (CoulombBuckingham,)
+
+    def __init__(self, model: CoulombBuckingham | str | os.PathLike | None = None, **options: Any) -> None:
+        calculator_options, model_options = _split(options)
         if model is None:
             model = CoulombBuckingham(**model_options)
         elif model_options:
             raise TypeError(f"give either a model or its parameters, not both (got {sorted(model_options)})")
-        super().__init__(model, device=device, dtype=dtype, neighbor_list=neighbor_list, label=label)
+        super().__init__(model, **calculator_options)
 
     @classmethod
-    def preset(cls, name: str, *, device: str = "auto", dtype: str = "float64", **options: Any):
-        """Calculator for a preset (see :data:`PRESETS`); ``options`` override its settings."""
-        return cls(CoulombBuckingham.preset(name, **options), device=device, dtype=dtype)
+    def preset(cls, name: str, **options: Any) -> CoulombBuckinghamCalculator:
+        """Calculator for a preset (see :data:`PRESETS`); model ``options`` override its settings,
+        calculator options (``device``, ``dtype``, ``neighbor_list``, ``label``, ...) are passed on."""
+        calculator_options, model_options = _split(options)
+        return cls(CoulombBuckingham.preset(name, **model_options), **calculator_options)
+
+
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    calculator = {key: value for key, value in options.items() if key in (*OPTIONS, "neighbor_backend")}
+    return calculator, {key: value for key, value in options.items() if key not in calculator}
 
 
 __all__ = ["CoulombBuckinghamCalculator"]

@@ -3,7 +3,7 @@
 Every function is 1 (or its maximum) at short range, falls smoothly to 0 at the cutoff
 ``r_c`` and is exactly 0 beyond it. With an inner cutoff ``r_ci = alpha r_c``
 (``0 <= alpha < 1``) the functions built on ``x = (r - r_ci) / (r_c - r_ci)`` are 1 below
-``r_ci`` (SEEDS.md section 4 uses the cosine with ``alpha = 0``):
+``r_ci`` (Behler, J. Chem. Phys. 134, 074106 (2011) uses the cosine with ``alpha = 0``):
 
 =======  ====  ======================================================
 name     n2p2  f_c

@@ -1,4 +1,4 @@
-"""Element-resolved atom-centred symmetry functions (Behler-Parrinello, SEEDS.md section 4).
+"""Element-resolved atom-centred symmetry functions (Behler, J. Chem. Phys. 134, 074106 (2011)).
 
 For a centre atom ``i`` with neighbours ``j, k`` inside the cutoff ``r_c`` (``f_c`` from
 :mod:`mlcalc.descriptors.cutoff_functions`, ``cos theta_ijk = r_ij . r_ik / (r_ij r_ik)``):

@@ -5,6 +5,7 @@ Layout (format version 1)::
     {"format": "mlcalc-model", "format_version": 1, "mlcalc_version": "...",
      "kind": "<registered model kind>", "config": {...},  # rebuilds the module
      "species": [...], "cutoff": float, "dtype": "float64",
+     "min_distance": float or None,  # shortest training distance (A); absent in older files
      "units": {"energy": "eV", "length": "Angstrom"},
      "state_dict": {name: tensor}}
 
@@ -33,6 +34,10 @@ class ModelFileError(ValueError):
     """A file that is not, or no longer, a readable mlcalc model."""
 
 
+class ModelNotFoundError(ModelFileError, FileNotFoundError):
+    """No model where one was asked for (a missing file, a directory without a model in it)."""
+
+
 def save(model: Model, path: str | os.PathLike) -> None:
     """Write ``model`` to ``path`` (conventionally ``*.pt``)."""
     from mlcalc import __version__
@@ -49,6 +54,7 @@ def save(model: Model, path: str | os.PathLike) -> None:
         "config": model.config(),
         "species": model.species,
         "cutoff": model.cutoff,
+        "min_distance": model.min_distance,
         "dtype": dtype,
         "units": UNITS,
         "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
@@ -66,7 +72,7 @@ def read_payload(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"no model file at {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as error:
+    except (RuntimeError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as error:
         raise ModelFileError(
             f"{path} is not a readable mlcalc model file (corrupt or another format): {error}"
         ) from error
@@ -95,4 +101,18 @@ def load_model(path: str | os.PathLike) -> Model:
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         raise ModelFileError(f"{path}: the stored {payload.get('kind')} model does not rebuild: {error}") from error
+    if payload.get("min_distance") is not None:
+        model.min_distance = float(payload["min_distance"])
+    check_finite(model, str(path))
     return model
+
+
+def check_finite(model: Model, source: str) -> None:
+    """Refuse a model whose parameters or buffers hold NaN or infinity (they give NaN energies)."""
+    bad = [
+        name
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point() and not tensor.isfinite().all()
+    ]
+    if bad:
+        raise ModelFileError(f"{source}: the model's {', '.join(bad[:5])} hold NaN or infinite values")

@@ -21,6 +21,7 @@ size of the unit in Angstrom / eV), and n2p2's own normalisation (``mean_energy`
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from ase.data import atomic_numbers
 
 from mlcalc.descriptors.cutoff_functions import N2P2_CUTOFF_CODES, cutoff_function
 from mlcalc.descriptors.symmetry_functions import SymmetryFunction
+from mlcalc.io.model_file import check_finite
 from mlcalc.models.behler_parrinello import BehlerParrinello
 
 BOHR = 0.529177210903  # Angstrom (CODATA 2018)
@@ -49,9 +51,22 @@ class N2P2FormatError(ValueError):
 
 
 def read_n2p2(
-    directory: str | os.PathLike, length_unit: str | float = "angstrom", energy_unit: str | float = "eV"
+    directory: str | os.PathLike,
+    length_unit: str | float = "angstrom",
+    energy_unit: str | float = "eV",
+    min_distance: float | None = None,
+    training_data: str | os.PathLike | None = None,
 ) -> BehlerParrinello:
-    """The n2p2 model in ``directory`` as a mlcalc model (Angstrom, eV)."""
+    """The n2p2 model in ``directory`` as a mlcalc model (Angstrom, eV).
+
+    ``min_distance`` (Angstrom), the shortest pair distance the model was trained on, below
+    which the calculator warns, comes from the first of: the argument; the shortest distance
+    in ``training_data`` (a file ``ase.io.read`` or :func:`mlcalc.io.mlearn.read_mlearn`
+    reads); a file ``min_distance.txt`` in the directory (one number in Angstrom, ``#``
+    comments saying where it came from); the bound the radial symmetry functions' maxima in
+    scaling.data give (see :func:`_min_distance`). n2p2 files do not record it, so a model with
+    none of these has ``min_distance=None`` and no close-approach warning.
+    """
     directory = Path(directory)
     length = _unit(length_unit, LENGTH_UNITS, "length")
     energy = _unit(energy_unit, ENERGY_UNITS, "energy")
@@ -82,7 +97,8 @@ def read_n2p2(
         scale_max=float(settings.get("scale_max_short", ["1.0"])[0]),
         energy_scale=energy / conv_energy,
         normalize_nodes="normalize_nodes" in settings,
-        min_distance=_min_distance(functions, statistics),
+        min_distance=_training_min_distance(directory, min_distance, training_data)
+        or _min_distance(functions, statistics),
     )
     offsets = _atom_energies(settings, elements)
     with torch.no_grad():
@@ -92,7 +108,55 @@ def read_n2p2(
         for e in elements:
             model.statistics(e).copy_(torch.as_tensor(statistics[e]))
             _load_weights(model.networks[e], directory / f"weights.{atomic_numbers[e]:03d}.data")
+    check_finite(model, str(directory))
     return model
+
+
+def _training_min_distance(
+    directory: Path, min_distance: float | None, training_data: str | os.PathLike | None
+) -> float | None:
+    if min_distance is not None:
+        if not (math.isfinite(min_distance) and min_distance > 0):
+            raise ValueError(f"min_distance must be a positive number of Angstrom, got {min_distance}")
+        return float(min_distance)
+    if training_data is not None:
+        return shortest_distance(_read_structures(Path(training_data)))
+    note = directory / "min_distance.txt"
+    if note.is_file():
+        numbers = [line.split("#", 1)[0].strip() for line in note.read_text().splitlines()]
+        numbers = [number for number in numbers if number]
+        if len(numbers) != 1:
+            raise N2P2FormatError(f"{note} must hold one number (Angstrom) besides # comments")
+        return _training_min_distance(directory, float(numbers[0]), None)
+    return None
+
+
+def _read_structures(path: Path) -> list:
+    if path.suffix == ".json":
+        from mlcalc.io.mlearn import read_mlearn
+
+        return read_mlearn(path)
+    import ase.io
+
+    return ase.io.read(path, index=":")
+
+
+def shortest_distance(structures) -> float:
+    """The shortest distance between two atoms (periodic images included) in ``structures``, A."""
+    from ase.neighborlist import neighbor_list
+
+    shortest = math.inf
+    for atoms in structures:
+        radius = 3.0
+        distances = neighbor_list("d", atoms, radius)
+        while not len(distances) and radius < 50.0:
+            radius *= 2.0
+            distances = neighbor_list("d", atoms, radius)
+        if len(distances):
+            shortest = min(shortest, float(distances.min()))
+    if not math.isfinite(shortest):
+        raise ValueError("the training structures hold no pair of atoms")
+    return shortest
 
 
 def read_settings(path: Path) -> dict[str, list[str]]:
@@ -251,8 +315,8 @@ def _unit(unit: str | float, names: dict[str, float], quantity: str) -> float:
         if unit.lower() not in names:
             raise ValueError(f"unknown {quantity} unit {unit!r}; give one of {sorted(names)} or a number")
         return names[unit.lower()]
-    if not float(unit) > 0:
-        raise ValueError(f"the {quantity} unit must be a positive number, got {unit}")
+    if not (math.isfinite(float(unit)) and float(unit) > 0):
+        raise ValueError(f"the {quantity} unit must be a positive finite number, got {unit}")
     return float(unit)
 
 

@@ -6,7 +6,9 @@
   archive's extra files. Opened with ``torch.jit.load``, no nequip needed.
 - ``*.nequip.pt2`` (AOTInductor, compiled with ``--target ase``): a package of native code
   taking a list of tensors; opened with ``torch._inductor.aoti_load_package``. Packages that
-  name custom-op libraries (``nequip_custom_ops_libs.txt``) need those Python modules.
+  name custom-op libraries (``nequip_custom_ops_libs.txt``) need those Python modules; only
+  modules of the packages in :data:`CUSTOM_OP_PACKAGES` are imported, anything else the
+  archive names is refused before any import (a model file must not choose code to run).
 
 The contract both follow (what nequip's own ``NequIPCalculator`` feeds them):
 
@@ -47,6 +49,8 @@ AOTI_SUFFIX = ".nequip.pt2"
 INPUTS = ["pos", "edge_index", "atom_types", "cell", "edge_cell_shift"]
 ASE_OUTPUTS = ["atomic_energy", "total_energy", "forces", "stress"]
 _METADATA_KEYS = ["r_max", "type_names", "per_edge_type_cutoff", "model_dtype"]
+#: Top-level packages whose modules a ``.pt2`` archive may ask to import for its custom ops.
+CUSTOM_OP_PACKAGES = ("nequip", "allegro")
 
 
 def is_nequip_file(path: str | os.PathLike) -> bool:
@@ -70,6 +74,7 @@ class NequIPCompiledModel(Model):
     computes_derivatives = True
 
     def __init__(self, path: str | os.PathLike, type_to_element: Mapping[str, str] | None = None) -> None:
+        self._arguments = (path, dict(type_to_element) if type_to_element else None)
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no nequip model file at {path}")
@@ -86,6 +91,14 @@ class NequIPCompiledModel(Model):
         self.is_torchscript = isinstance(module, torch.jit.ScriptModule)
         object.__setattr__(self, "compiled", module)  # not a submodule: .to() must not touch it
         self.type_cutoff = _type_cutoff_table(metadata, len(type_names))  # float64, never cast
+
+    def __reduce__(self):
+        """Pickled as its path (compiled code cannot be pickled): a copy reopens the file."""
+        return (type(self), self._arguments)
+
+    def check_dtype(self, dtype: torch.dtype) -> None:
+        if dtype != torch.float64:
+            raise ValueError("nequip-compiled models take float64 inputs: use dtype='float64'")
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
         parts = [self._structure(graph, index) for index in range(graph.n_structures)]
@@ -143,11 +156,18 @@ def _load_aoti(path: Path) -> tuple[Any, dict[str, str]]:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         libraries = next((name for name in names if name.endswith("nequip_custom_ops_libs.txt")), None)
-        for library in archive.read(libraries).decode().split() if libraries else []:
-            try:
-                importlib.import_module(library)
-            except ImportError as error:
-                raise ImportError(f"{path} needs the custom-op library {library!r} (install nequip): {error}") from None
+        modules = archive.read(libraries).decode().split() if libraries else []
+    refused = [module for module in modules if module.split(".")[0] not in CUSTOM_OP_PACKAGES]
+    if refused:
+        raise ValueError(
+            f"{path} asks to import {refused}, outside the custom-op packages mlcalc allows "
+            f"({', '.join(CUSTOM_OP_PACKAGES)}): refused, nothing was imported"
+        )
+    for library in modules:
+        try:
+            importlib.import_module(library)
+        except ImportError as error:
+            raise ImportError(f"{path} needs the custom-op library {library!r} (install nequip): {error}") from None
     module = torch._inductor.aoti_load_package(str(path))
     metadata = dict(module.get_metadata())
     _check_metadata(path, metadata)

@@ -7,7 +7,7 @@
 
   For a binary AB this leaves one degree of freedom, ``q_A = -q_B = (p_A - p_B) / 2``,
   and the Coulomb energy is ``theta (X_AA + X_BB - X_AB)`` with ``theta = q_A^2 >= 0``
-  (SEEDS.md section 5, seed 004): :attr:`ElementCharges.theta`.
+  (the NaCl long-range experiment, ``examples/nacl_ewald``): :attr:`ElementCharges.theta`.
 - :class:`EnvironmentCharges`: ``q_i`` predicted by a network from radial symmetry
   functions of atom ``i`` (per neighbour element, ``G2 = sum_j exp(-eta (r_ij - mu_k)^2) f_c(r_ij)``,
   ``f_c = (cos(pi r / r_c) + 1) / 2``), then shifted uniformly per structure so that its
@@ -38,6 +38,9 @@ class ElementCharges(torch.nn.Module):
         formula: atoms per formula unit, ``{"Na": 1, "Cl": 1}`` (default: one of each).
     """
 
+    #: Reads no neighbours (the charge depends on the element only).
+    cutoff = 0.0
+
     def __init__(
         self, species: Sequence[str], initial: Mapping[str, float], formula: Mapping[str, float] | None = None
     ) -> None:
@@ -62,7 +65,7 @@ class ElementCharges(torch.nn.Module):
 
     @property
     def theta(self) -> float:
-        """``q_A^2`` of the first element (the seed-004 parameter for a binary)."""
+        """``q_A^2`` of the first element (the single charge parameter of a neutral binary)."""
         return float(self.charges()[0].detach() ** 2)
 
     def config(self) -> dict[str, Any]:

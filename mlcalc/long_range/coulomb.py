@@ -1,6 +1,6 @@
 """Coulomb energy of point charges: Ewald or PME (torch-pme) in cells, a direct sum in vacuum.
 
-For charges ``q_i`` (e) at ``r_i`` (Angstrom) the energy (eV) is, SEEDS.md section 5::
+For charges ``q_i`` (e) at ``r_i`` (Angstrom) the energy (eV) is the Ewald sum (Ewald, Ann. Phys. 369, 253 (1921))::
 
     E = 1/2 sum_ij q_i q_j [ sum_m' erfc(kappa |r_ij + mL|)/|r_ij + mL|
                              + (4 pi / V) sum_{k != 0} exp(-k^2 / 4 kappa^2) / k^2 exp(-i k.r_ij) ]
@@ -20,11 +20,11 @@ from :func:`mlcalc.evaluate.evaluate`, and learned charges get their gradients.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
 import torch
-import torchpme
 from ase.units import Bohr, Hartree
 
 from mlcalc.graph import Graph
@@ -67,8 +67,10 @@ class Electrostatics(torch.nn.Module):
                 stacklevel=2,
             )
         self.accuracy, self.method, self.boundary = float(accuracy), method, boundary
+        import torchpme  # here, not at import: torch-pme loads metatensor and torch._dynamo (seconds)
+
         smearing = self.parameters_.smearing
-        half_sphere = _HalfSphereCoulomb(smearing=smearing, prefactor=COULOMB_CONSTANT)
+        half_sphere = _half_sphere_coulomb()(smearing=smearing, prefactor=COULOMB_CONSTANT)
         self.ewald = torchpme.EwaldCalculator(half_sphere, lr_wavelength=1.0, full_neighbor_list=True)
         self.pme = torchpme.PMECalculator(
             torchpme.CoulombPotential(smearing=smearing, prefactor=COULOMB_CONSTANT),
@@ -91,17 +93,16 @@ class Electrostatics(torch.nn.Module):
         energies = charges.new_zeros(charges.shape)
         edge_structure = graph.batch[graph.edge_index[0]]
         vectors = graph.edge_vectors()
-        for b in range(graph.n_structures):
+        for b, pbc in enumerate(graph.pbc.tolist()):  # one host read for all structures
             atoms = torch.nonzero(graph.batch == b).squeeze(1)
-            pbc = graph.pbc[b]
-            if bool(pbc.all()):
+            if all(pbc):
                 edges = torch.nonzero(edge_structure == b).squeeze(1)
                 result = self._periodic(graph, b, atoms, edges, vectors[edges], charges[atoms])
-            elif not bool(pbc.any()):
+            elif not any(pbc):
                 result = _direct(graph.positions[atoms], charges[atoms])
             else:
                 raise ValueError(
-                    f"structure {b} has pbc={pbc.tolist()}: the Coulomb sum supports fully periodic "
+                    f"structure {b} has pbc={pbc}: the Coulomb sum supports fully periodic "
                     "or fully non-periodic structures only"
                 )
             energies = energies.index_put((atoms,), result)
@@ -110,13 +111,6 @@ class Electrostatics(torch.nn.Module):
     def _periodic(self, graph: Graph, b: int, atoms, edges, vectors, charges) -> torch.Tensor:
         cell = graph.cell[b]
         positions = graph.positions[atoms]
-        total = charges.detach().sum()
-        if abs(float(total)) > NEUTRALITY_TOLERANCE:
-            warnings.warn(
-                f"structure {b} carries a net charge of {float(total):.6g} e: a uniform neutralising "
-                "background is added (its energy depends on the cell volume)",
-                stacklevel=4,
-            )
         distances = vectors.norm(dim=1)
         inside = distances < self.cutoff
         local = torch.full((len(graph.positions),), -1, dtype=torch.long, device=atoms.device)
@@ -142,6 +136,16 @@ class Electrostatics(torch.nn.Module):
             energies = energies + _surface_energies(positions, cell, charges)
         return energies
 
+    def diagnose(self, graph: Graph, charges: torch.Tensor) -> list[str]:
+        """Warnings for the calculator (outside ``forward``): charged periodic cells."""
+        totals = graph.per_structure(charges.detach())
+        charged = (totals.abs() > NEUTRALITY_TOLERANCE) & graph.pbc.all(dim=1)
+        return [
+            f"structure {b} carries a net charge of {float(totals[b]):.6g} e: a uniform neutralising "
+            "background is added (its energy depends on the cell volume)"
+            for b in torch.nonzero(charged).flatten().tolist()
+        ]
+
     def _use_pme(self, n_atoms: int) -> bool:
         if self.method == "auto":
             return n_atoms > PME_THRESHOLD and self.accuracy >= PME_ACCURACY_FLOOR
@@ -155,12 +159,18 @@ class Electrostatics(torch.nn.Module):
         )
 
 
-class _HalfSphereCoulomb(torchpme.CoulombPotential):
+@functools.cache
+def _half_sphere_coulomb() -> type:
     """torch-pme's Coulomb kernel doubled in k space, for Ewald sums over half the k-sphere
-    (``ewald_kvectors(..., half=True)``): half the work for the same sum."""
+    (``ewald_kvectors(..., half=True)``): half the work for the same sum. A class made on
+    first use, so that importing this module does not import torch-pme."""
+    import torchpme
 
-    def lr_from_k_sq(self, k_sq: torch.Tensor) -> torch.Tensor:
-        return 2.0 * super().lr_from_k_sq(k_sq)
+    class HalfSphereCoulomb(torchpme.CoulombPotential):
+        def lr_from_k_sq(self, k_sq: torch.Tensor) -> torch.Tensor:
+            return 2.0 * super().lr_from_k_sq(k_sq)
+
+    return HalfSphereCoulomb
 
 
 def _direct(positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Allegro: a strictly local, equivariant, edge-based potential (SEEDS.md section 1).
+"""Allegro: a strictly local, equivariant, edge-based potential (Musaelian et al., Nat. Commun. 14, 579 (2023)).
 
 Every ordered pair ``ij`` with ``r_ij < r_c`` carries scalars ``x^{ij}`` (``latent_dim``) and
 equivariant tensors ``V^{ij}_{n,l,p}`` (``channels`` channels ``n``, ``l <= l_max``, parity
@@ -21,7 +21,7 @@ at the cutoff with ``u``. The last layer computes only the scalar paths, the one
 those paths use (irreps of Y_l); the outputs are the same as keeping every path. Energies in eV,
 lengths in Angstrom; forces and stress come from autograd (:mod:`mlcalc.evaluate`).
 
-Hyper-parameters of the CsPb(Br,I)3 model of SEEDS.md are in :data:`SEEDS_CSPBBRI3`.
+Hyper-parameters of an Allegro model of CsPb(Br,I)3 (a Zagreb master's thesis) are in :data:`SEEDS_CSPBBRI3`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from e3nn import o3
 
 from mlcalc.graph import Graph
 from mlcalc.models.base import LEARNED_FAMILY_TRAINING, Model
 from mlcalc.nn import MLP, BesselBasis, PolynomialEnvelope
 from mlcalc.nn.tensor_product import ChannelwiseTensorProduct, Irrep, couples, spherical_harmonic_irreps
 
-#: SEEDS.md section 1, the CsPb(Br,I)3 model: ``Allegro(species, **SEEDS_CSPBBRI3)``.
+#: The CsPb(Br,I)3 model's hyper-parameters: ``Allegro(species, **SEEDS_CSPBBRI3)``.
 #: Two-body MLP [16,128,256,512,1024], latent MLP [1072,1024,1024,1024], output MLP [1024,128,1].
 SEEDS_CSPBBRI3: dict[str, Any] = dict(
     cutoff=9.0,
@@ -209,6 +208,8 @@ class Allegro(Model):
         n_species = len(self.species)
         onehot = torch.nn.functional.one_hot(torch.stack([si, sj], dim=1), n_species).flatten(1).to(r.dtype)
         x = self.two_body(torch.cat([onehot, u * self.radial(r)], dim=1)) * u
+        from e3nn import o3  # here, not at import: e3nn loads torch._dynamo (seconds)
+
         harmonics = o3.spherical_harmonics(list(range(self.l_max + 1)), vectors, True, normalization="component")
         tensors = (self.embed(x).unflatten(1, (self.channels, -1)) @ self.expand_l) * harmonics.unsqueeze(1)
         for layer in self.layers:

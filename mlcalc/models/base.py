@@ -1,28 +1,50 @@
 """The contract every mlcalc model follows, and the registry of model kinds.
 
 A model is a ``torch.nn.Module`` that maps a :class:`~mlcalc.graph.Graph` (positions,
-species, cell, neighbour list) to per-atom energies in eV. Forces and stress are never
-computed by a model: :func:`mlcalc.evaluate.evaluate` takes them from autograd.
+species, cell, neighbour list) to per-atom energies in eV. The whole contract:
 
-``forward`` returns either the per-atom energies ``[N]`` or a dict holding them under
-``"energies"`` beside other per-atom or per-structure outputs (charges, extrapolation
-counts, ...); the calculator passes such extras on to ``atoms.calc.results``.
+==========================  ===================================================================
+``kind``                    unique name in :data:`MODEL_KINDS` (a model file names its kind)
+``config()``                plain-data keyword arguments that rebuild the model
+``species``, ``cutoff``     element order of ``graph.species`` (``None``: all alike); radius, A
+``min_distance``            shortest pair distance (A) the model has seen, or ``None``; the
+                            calculator warns below it; always saved in model files
+``forward(graph)``          per-atom energies ``[N]`` (eV), or a dict holding them under
+                            ``"energies"`` beside the extra outputs below
+``per_atom_outputs``        names of extra per-atom outputs (e.g. ``charges``)
+``per_structure_outputs``   names of extra per-structure outputs (e.g. ``extrapolations``)
+``computes_derivatives``    ``True`` if ``forward`` returns its own ``forces`` [N, 3] and
+                            ``stress`` [B, 3, 3] (compiled peer models); otherwise forces and
+                            stress come from autograd in :func:`mlcalc.evaluate.evaluate`
+``check_dtype(dtype)``      raise ``ValueError`` if the model cannot give correct numbers in it
+``diagnose(graph, out)``    warnings for the calculator to issue (never called in training)
+training hooks              ``fit_statistics``, ``absorb_energy_offsets``, ``remap_species``:
+                            methods with defaults; :meth:`Model.implements` says which a
+                            family overrides
+==========================  ===================================================================
 
-Each subclass sets a unique ``kind`` and implements :meth:`Model.config`, the keyword
-arguments that rebuild it; with the state dict that is all a model file holds
+The calculator's ``implemented_properties`` follow from the outputs. ``forward`` must not
+warn, synchronise with the host or branch on data (it runs in training and is scripted):
+checks that need the numbers belong in :meth:`Model.diagnose`.
+
+With the state dict, ``kind``, ``config()`` and ``min_distance`` are all a model file holds
 (:mod:`mlcalc.io.model_file`), so no arbitrary object is ever pickled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
 
+from mlcalc.errors import UserError
 from mlcalc.graph import Graph
 
 MODEL_KINDS: dict[str, type[Model]] = {}
+TRAINING_HOOKS = ("fit_statistics", "absorb_energy_offsets", "remap_species")
 
 #: ``training_defaults`` of the learned families (see ``mlcalc.train.config``). Losses are
 #: ``w_E MSE(E/N) + w_F MSE(F)`` in eV/atom and eV/A: with 100 : 1 the two terms balance
@@ -45,14 +67,18 @@ class Model(torch.nn.Module):
     kind: ClassVar[str] = ""
     #: Distance (Angstrom) below which the model has no data; the calculator warns there.
     min_distance: float | None = None
-    #: Names of extra outputs that hold one value per structure (the rest are per atom).
-    per_structure_outputs: ClassVar[tuple[str, ...]] = ()
+    #: Names of extra per-atom outputs of ``forward``.
+    per_atom_outputs: tuple[str, ...] = ()
+    #: Names of extra outputs that hold one value per structure.
+    per_structure_outputs: tuple[str, ...] = ()
+    #: ``forward`` returns ``forces`` and ``stress`` itself (no autograd through it).
+    computes_derivatives: ClassVar[bool] = False
     #: Training options that suit the family, under the user's (``mlcalc.train.config``).
     training_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.kind:
+        if "kind" in cls.__dict__ and cls.kind:  # a subclass that does not name its own kind is not a new kind
             if cls.kind in MODEL_KINDS:
                 raise TypeError(f"model kind {cls.kind!r} is registered twice")
             MODEL_KINDS[cls.kind] = cls
@@ -71,6 +97,42 @@ class Model(torch.nn.Module):
     def forward(self, graph: Graph) -> torch.Tensor | dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Every result the model gives: energies, forces, stress and its extra outputs."""
+        extra = (*self.per_atom_outputs, *self.per_structure_outputs)
+        return ("energy", "free_energy", "energies", "forces", "stress", *extra)
+
+    def check_dtype(self, dtype: torch.dtype) -> None:
+        """Raise ``ValueError`` naming the reason if the model cannot be evaluated in ``dtype``."""
+
+    def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
+        """Warnings about one evaluation (extrapolation, collapse, ...), for the calculator.
+
+        Runs outside ``forward``, after it, on the same graph and its output; may synchronise.
+        """
+        return []
+
+    # ------------------------------------------------------------------ training hooks
+    def fit_statistics(self, graphs: Sequence[Graph]) -> None:
+        """Set data-dependent constants (scalings, neighbour counts) from the training graphs."""
+
+    def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
+        """Make the energies ``scale * E_i + E0_{Z_i}`` (eV) in place. A family that does not
+        implement it is wrapped in :class:`~mlcalc.models.scale_shift.ScaleShift` instead."""
+        raise NotImplementedError(f"{type(self).__name__} does not absorb energy offsets")
+
+    def remap_species(self, species: Sequence[str], source_of: Mapping[str, str] | None = None) -> Model:
+        """A copy for ``species``, element ``e`` initialised from ``source_of[e]``. Families that
+        do not implement it get :func:`mlcalc.train.transfer.remap_species`'s generic remap."""
+        raise NotImplementedError(f"{type(self).__name__} has no own remap_species")
+
+    def implements(self, hook: str) -> bool:
+        """Whether this family overrides the training hook ``hook`` of :class:`Model`."""
+        if hook not in TRAINING_HOOKS:
+            raise ValueError(f"{hook!r} is not a training hook; they are {TRAINING_HOOKS}")
+        return getattr(type(self), hook) is not getattr(Model, hook)
+
     def extra_repr(self) -> str:
         species = ", ".join(self.species) if self.species else "any element"
         return f"species=[{species}], cutoff={self.cutoff} A"
@@ -82,4 +144,20 @@ def build_model(kind: str, config: dict[str, Any]) -> Model:
 
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; this mlcalc knows {sorted(MODEL_KINDS)}")
+    _check_options(kind, config)
     return MODEL_KINDS[kind](**config)
+
+
+def _check_options(kind: str, config: dict[str, Any]) -> None:
+    """Unknown keyword arguments name themselves, the closest valid one and all valid ones."""
+    parameters = inspect.signature(MODEL_KINDS[kind]).parameters
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return
+    unknown = [name for name in config if name not in parameters]
+    if unknown:
+        close = [match for name in unknown for match in difflib.get_close_matches(name, parameters, n=1)]
+        guess = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UserError(
+            f"unknown {kind} model option(s) {', '.join(unknown)}{guess}",
+            fix=f"the valid ones are {', '.join(parameters)}",
+        )

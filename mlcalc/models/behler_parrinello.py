@@ -1,4 +1,4 @@
-"""Behler-Parrinello high-dimensional neural-network potential (SEEDS.md section 4).
+"""Behler-Parrinello neural-network potential (Behler and Parrinello, Phys. Rev. Lett. 98, 146401 (2007)).
 
 ``E = sum_i E_i``, ``E_i = s * NN_{Z_i}(scale(G_i)) + E0_{Z_i}`` where
 
@@ -16,14 +16,18 @@
   reference energies in eV.
 
 Extra output ``extrapolations`` (one integer per structure): how many (atom, function)
-values lie outside the training range ``[G_min, G_max]``; a warning is issued when it is
-not zero, as n2p2's "extrapolation warnings".
+values lie outside the training range ``[G_min, G_max]``; the calculator warns when it is
+not zero (:meth:`BehlerParrinello.diagnose`), as n2p2's "extrapolation warnings".
+
+float32 is refused (:meth:`BehlerParrinello.check_dtype`) when a scaling range is so narrow
+that its factor ``(S_max - S_min) / (G_max - G_min)`` (or ``/ sigma``) overflows float32, or
+the statistics themselves round to zero there: the mlearn Li model's ranges go down to 2e-136,
+and float32 gave NaN for every structure.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -246,8 +250,35 @@ class BehlerParrinello(Model):
             else:
                 energies, outside = energies.index_copy(0, atoms, energy), outside.index_copy(0, atoms, count)
         extrapolations = outside.new_zeros(graph.n_structures).index_add(0, graph.batch, outside)
-        _warn_extrapolation(extrapolations)
         return {"energies": energies, "extrapolations": extrapolations}
+
+    def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
+        extrapolations = output["extrapolations"]
+        total = int(extrapolations.sum())
+        if not total:
+            return []
+        structures = torch.nonzero(extrapolations).squeeze(1).tolist()
+        return [
+            f"Behler-Parrinello extrapolation: {total} symmetry-function value(s) lie outside the range "
+            f"seen in training (structures {structures[:10]}{' ...' if len(structures) > 10 else ''}); "
+            "energies and forces there are unreliable (see results['extrapolations'])"
+        ]
+
+    def check_dtype(self, dtype: torch.dtype) -> None:
+        if self.scaling == "none" or self.scaling == "center":
+            return
+        span = self.scale_max - self.scale_min
+        for element in self.species:
+            g_min, g_max, _, g_sigma = self.statistics(element).double()
+            width = g_sigma if self.scaling == "scalesigma" else g_max - g_min
+            factor = (span / width).to(dtype)
+            bad = torch.nonzero(~factor.isfinite() | (width.to(dtype) == 0)).flatten().tolist()
+            if bad:
+                raise ValueError(
+                    f"{element}'s symmetry function(s) {bad[:10]} (its column order) have training ranges as "
+                    f"narrow as {float(width.abs().min()):.3g}: their scaling overflows {str(dtype)[6:]} and "
+                    "every energy would be NaN; use dtype='float64' for this model"
+                )
 
     def _scale(self, g: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
         g_min, g_max, g_mean, g_sigma = statistics
@@ -268,18 +299,6 @@ def _out_of_range(g: torch.Tensor, g_min: torch.Tensor, g_max: torch.Tensor) -> 
     with torch.no_grad():
         tolerance = 1000.0 * torch.finfo(g.dtype).eps * torch.clamp(g.abs(), min=1.0)
         return ((g + tolerance < g_min) | (g - tolerance > g_max)).sum(dim=1)
-
-
-def _warn_extrapolation(extrapolations: torch.Tensor) -> None:
-    total = int(extrapolations.sum())
-    if total:
-        structures = torch.nonzero(extrapolations).squeeze(1).tolist()
-        warnings.warn(
-            f"Behler-Parrinello extrapolation: {total} symmetry-function value(s) lie outside the range "
-            f"seen in training (structures {structures[:10]}{' ...' if len(structures) > 10 else ''}); "
-            "energies and forces there are unreliable (see results['extrapolations'])",
-            stacklevel=2,
-        )
 
 
 def _as_function(function: SymmetryFunction | Mapping[str, Any]) -> SymmetryFunction:

@@ -1,4 +1,4 @@
-"""The classical Coulomb-Buckingham rigid-ion potential (SEEDS.md section 2).
+"""The classical Coulomb-Buckingham rigid-ion potential (Buckingham, Proc. R. Soc. A 168, 264 (1938), plus Coulomb).
 
 For ions with fixed charges ``q_a`` (e) and pair parameters per unordered element pair::
 
@@ -22,7 +22,7 @@ and MD are pushed back out instead of falling in.
 
 Presets (:meth:`CoulombBuckingham.preset`):
 
-- ``"CsPbBrI"``: the CsPb(Br_x I_1-x)3 charges and pair table of SEEDS.md section 2,
+- ``"CsPbBrI"``: the CsPb(Br_x I_1-x)3 charges and pair table of the module's preset (from a Zagreb master's thesis),
   real-space cutoff 9 A.
 - ``"NaCl"``: the Tosi-Fumi rigid-ion potential, M. P. Tosi and F. G. Fumi, J. Phys.
   Chem. Solids 25, 45 (1964): ``phi_ij = b c_ij exp((sigma_i + sigma_j - r) / rho) -
@@ -37,7 +37,6 @@ Presets (:meth:`CoulombBuckingham.preset`):
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -191,13 +190,10 @@ class CoulombBuckingham(Model):
         r = graph.edge_vectors().norm(dim=1)
         species_i, species_j = graph.species[i], graph.species[j]
         phi = self.pair_energy(r, species_i, species_j)
-        barrier = self.barrier[species_i, species_j]
-        inside = r < barrier
-        if bool(inside.any()):
-            self._warn_collapse(r, inside, graph, i, j)
-            if self.guard:
-                wall = self.barrier_energy[species_i, species_j] + self.guard_stiffness * (barrier - r) ** 2
-                phi = torch.where(inside, wall - COULOMB_CONSTANT * self._qq(species_i, species_j) / r, phi)
+        if self.guard:
+            barrier = self.barrier[species_i, species_j]
+            wall = self.barrier_energy[species_i, species_j] + self.guard_stiffness * (barrier - r) ** 2
+            phi = torch.where(r < barrier, wall - COULOMB_CONSTANT * self._qq(species_i, species_j) / r, phi)
         phi = torch.where(r < self.cutoff, phi, torch.zeros_like(phi))
         short = 0.5 * phi.new_zeros(len(graph.positions)).index_add(0, i, phi)
         return short + self.coulomb(graph, self.charges[graph.species])
@@ -205,17 +201,21 @@ class CoulombBuckingham(Model):
     def _qq(self, species_i: torch.Tensor, species_j: torch.Tensor) -> torch.Tensor:
         return self.charges[species_i] * self.charges[species_j]
 
-    def _warn_collapse(self, r, inside, graph: Graph, i, j) -> None:
-        r = r.detach()
+    def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
+        """A warning when a pair is inside the collapse region (closer than its barrier top)."""
+        i, j = graph.edge_index
+        r = graph.edge_vectors().detach().norm(dim=1)
+        inside = r < self.barrier[graph.species[i], graph.species[j]]
+        if not bool(inside.any()):
+            return self.coulomb.diagnose(graph, self.charges[graph.species])
         k = int(torch.nonzero(inside)[torch.argmin(r[inside])])
         a, b = int(graph.species[i[k]]), int(graph.species[j[k]])
         action = "the repulsive guard holds them apart" if self.guard else "pass guard=True for a repulsive wall"
-        warnings.warn(
+        return self.coulomb.diagnose(graph, self.charges[graph.species]) + [
             f"atoms {int(i[k])} ({self.species[a]}) and {int(j[k])} ({self.species[b]}) are {float(r[k]):.3f} A "
             f"apart, inside the Buckingham collapse region (barrier top at {float(self.barrier[a, b]):.3f} A; "
-            f"below it -C/r^6 drives the energy to -infinity): {action}",
-            stacklevel=3,
-        )
+            f"below it -C/r^6 drives the energy to -infinity): {action}"
+        ]
 
 
 __all__ = ["CoulombBuckingham", "PRESETS", "tosi_fumi_nacl"]

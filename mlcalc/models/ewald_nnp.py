@@ -1,4 +1,4 @@
-"""Ewald-augmented neural network potentials (SEEDS.md section 5).
+"""Ewald-augmented neural network potentials (Artrith, Morawietz and Behler, Phys. Rev. B 83, 153101 (2011)).
 
 ::
 
@@ -11,7 +11,7 @@ its own cutoff; ``E_Coulomb`` is the full Ewald/PME sum of :mod:`mlcalc.long_ran
 a charge model (:mod:`mlcalc.long_range.charges`):
 
 - ``charges="element"``: one trainable charge per element, exactly neutral for a
-  reference formula; for NaCl the single parameter ``theta = q_Na^2`` of seed 004;
+  reference formula; for NaCl the single parameter ``theta = q_Na^2`` (``examples/nacl_ewald``);
 - ``charges="environment"``: per-atom charges from a network on the local environment,
   shifted per structure to the total charge (0 by default).
 
@@ -71,12 +71,13 @@ class EwaldNNP(Model):
         species = short_range.species
         coulomb_cutoff = short_range.cutoff if coulomb_cutoff is None else float(coulomb_cutoff)
         charge_model = _charge_model(species, charges, initial_charges, formula, charge_cutoff or short_range.cutoff)
-        reach = [short_range.cutoff, coulomb_cutoff, getattr(charge_model, "cutoff", 0.0)]
+        reach = [short_range.cutoff, coulomb_cutoff, charge_model.cutoff]
         super().__init__(species=species, cutoff=max(reach))
         self.short_range = short_range
         self.charge_model = charge_model
         self.coulomb = Electrostatics(coulomb_cutoff, accuracy=accuracy, method=method, boundary=boundary)
         self.min_distance = short_range.min_distance
+        self.per_atom_outputs = (*short_range.per_atom_outputs, "charges")
         self.per_structure_outputs = short_range.per_structure_outputs
         #: Per-element E0 (eV) of the Coulomb energy alone, set by fit_statistics, used once by absorb_energy_offsets.
         self.coulomb_offsets: dict[str, float] = {}
@@ -100,7 +101,7 @@ class EwaldNNP(Model):
         :class:`~mlcalc.models.scale_shift.ScaleShift`."""
         coulomb = self.coulomb_offsets
         reference_energies = {e: float(reference_energies.get(e, 0.0)) - coulomb.get(e, 0.0) for e in self.species}
-        if callable(getattr(self.short_range, "absorb_energy_offsets", None)):
+        if self.short_range.implements("absorb_energy_offsets"):
             self.short_range.absorb_energy_offsets(scale, reference_energies)
         else:
             self.short_range = ScaleShift(self.short_range, reference_energies, scale)
@@ -110,14 +111,21 @@ class EwaldNNP(Model):
         """The trainer's protocol: the short-range model's statistics, if it has any, and
         :attr:`coulomb_offsets`, the per-element least-squares fit of the Coulomb energies
         of the training structures with the initial charges (eV per atom of the element)."""
-        if callable(getattr(self.short_range, "fit_statistics", None)):
-            self.short_range.fit_statistics([graph.within(self.short_range.cutoff) for graph in graphs])
+        self.short_range.fit_statistics([graph.within(self.short_range.cutoff) for graph in graphs])
         counts, energies = [], []
         for graph in graphs:
             counts.append(torch.bincount(graph.species, minlength=len(self.species)).double())
             energies.append(self.coulomb(graph, self.charge_model(graph)).sum().double())
         solution = torch.linalg.lstsq(torch.stack(counts), torch.stack(energies)[:, None], driver="gelsd").solution
         self.coulomb_offsets = {e: float(v) for e, v in zip(self.species, solution[:, 0], strict=True)}
+
+    def check_dtype(self, dtype: torch.dtype) -> None:
+        self.short_range.check_dtype(dtype)
+
+    def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
+        return self.short_range.diagnose(graph.within(self.short_range.cutoff), output) + self.coulomb.diagnose(
+            graph, output["charges"]
+        )
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
         output = self.short_range(graph.within(self.short_range.cutoff))

@@ -62,6 +62,7 @@ class ScaleShift(Model):
         if unknown:
             raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {species}")
         self.min_distance = inner.min_distance if min_distance is None else float(min_distance)
+        self.per_atom_outputs = inner.per_atom_outputs
         self.per_structure_outputs = inner.per_structure_outputs
         shift = torch.tensor([self.reference_energies.get(element, 0.0) for element in species], dtype=torch.float64)
         self.register_buffer("shift", shift, persistent=False)
@@ -93,6 +94,12 @@ class ScaleShift(Model):
         energies = output["energies"] if isinstance(output, dict) else output
         energies = self.scale * energies + self.shift[graph.species].to(energies.dtype)
         return {**output, "energies": energies} if isinstance(output, dict) else energies
+
+    def check_dtype(self, dtype: torch.dtype) -> None:
+        self.model.check_dtype(dtype)
+
+    def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
+        return self.model.diagnose(graph, output)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scale={self.scale:.4g} eV"

@@ -1,4 +1,4 @@
-"""Polynomial cutoff envelope (SEEDS.md section 1).
+"""Polynomial cutoff envelope (Gasteiger, Gross and Guennemann, DimeNet, ICLR 2020, arXiv:2003.03123; used by Allegro).
 
 With ``x = r / r_c`` and an integer ``p``::
 

@@ -1,4 +1,4 @@
-"""Bessel radial basis (SEEDS.md section 1).
+"""Bessel radial basis (Gasteiger, Gross and Guennemann, DimeNet, ICLR 2020, arXiv:2003.03123; used by Allegro).
 
 For ``n = 1..N_basis`` and the cutoff ``r_max``::
 

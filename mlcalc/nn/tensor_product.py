@@ -22,7 +22,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-from e3nn import o3
 
 Irrep = tuple[int, int]
 
@@ -53,6 +52,8 @@ class ChannelwiseTensorProduct(torch.nn.Module):
         self.irreps_1, self.irreps_2 = list(irreps_1), list(irreps_2)
         offsets_1, offsets_2 = _offsets(self.irreps_1), _offsets(self.irreps_2)
         dim_1, dim_2 = irreps_dim(self.irreps_1), irreps_dim(self.irreps_2)
+        from e3nn import o3  # here, not at import: e3nn loads torch._dynamo (seconds)
+
         blocks, self.output = [], []  # output: (irrep, number of paths) per output irrep
         for l_out, p_out in allowed:
             paths = [

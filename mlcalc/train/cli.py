@@ -17,8 +17,6 @@ import json
 import sys
 from collections.abc import Sequence
 
-import torch
-
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -35,6 +33,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import torch  # here, not at import: `mlcalc --help` should not wait for torch
+
     from mlcalc.train.trainer import train
 
     if args.threads:

@@ -111,4 +111,4 @@ def family_defaults(kind: str | None) -> dict[str, Any]:
         return {}
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; this mlcalc knows {sorted(MODEL_KINDS)}")
-    return dict(getattr(MODEL_KINDS[kind], "training_defaults", {}))
+    return dict(MODEL_KINDS[kind].training_defaults)

@@ -123,7 +123,7 @@ def make_samples(
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(species or atoms.get_chemical_symbols()))
         if unknown:
             raise ValueError(f"training structure has element(s) {unknown} unknown to the model species {species}")
-        graph = Graph.from_atoms([atoms], lookup, cutoff, neighbor_backend=neighbor_backend, device=device, dtype=dtype)
+        graph = Graph.from_atoms([atoms], lookup, cutoff, neighbor_list=neighbor_backend, device=device, dtype=dtype)
         samples.append(Sample(graph=graph, **_labels(atoms, dtype, device)))
     return samples
 

@@ -5,7 +5,7 @@ With weights ``w_E, w_F, w_S`` the loss of a batch is
     L = w_E MSE(E/N) + w_F MSE(F) + w_S MSE(sigma)
 
 over the structures (energy per atom, eV/atom), force components (eV/A) and stress
-components (eV/A^3) that carry labels. SEEDS section 3's form
+components (eV/A^3) that carry labels. The force-weighted form
 ``L = lambda MSE(F) + (1 - lambda) MSE(E/N)`` is ``{"lambda": 0.9}``.
 
 Every term is kept as a sum and a count, so that data-parallel workers can add their

@@ -118,7 +118,7 @@ class Trainer:
             for split in SPLITS
         }
         self._check_stress_labels()
-        if not self.config["transfer"]["from"] and callable(getattr(network, "fit_statistics", None)):
+        if not self.config["transfer"]["from"]:
             network.fit_statistics([sample.graph for sample in self.samples["train"]])
         self.model, self.statistics = self._energy_offsets(network, species, structures["train"])
         self.statistics["frozen_parameters"] = frozen
@@ -200,7 +200,7 @@ class Trainer:
             statistics = dataset_statistics(train, species, reference)
             scale = energy_scale(statistics, self.config["energy_scale"])
             statistics["energy_scale"] = scale
-        if callable(getattr(network, "absorb_energy_offsets", None)):
+        if network.implements("absorb_energy_offsets"):
             network.absorb_energy_offsets(scale, reference)
         else:
             network = ScaleShift(network, reference, scale, species=species)

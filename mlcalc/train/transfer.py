@@ -8,7 +8,7 @@ prefix, regular expressions (``"re:.*layers\\.0\\..*"``). Names are those of
 **Species remapping (the model-level protocol).** :func:`remap_species` returns a model
 for a new element list in which each element takes the weights of a source element:
 itself when the old model knows it, ``source_of[element]`` when given (Si from C, I from
-Cl, Cu from S, seed 001), or a fresh initialisation otherwise (an added element). A
+Cl, Cu from S), or a fresh initialisation otherwise (an added element). A
 model class may define its own ``remap_species(species, source_of) -> Model`` method,
 which is then used; otherwise the generic rule applies, which needs
 
@@ -61,7 +61,7 @@ def _matches(name: str, pattern: str) -> bool:
 def remap_species(model: Model, species: Sequence[str], source_of: Mapping[str, str] | None = None) -> Model:
     """A copy of ``model`` for ``species``, each element initialised from its source."""
     species, source_of = list(species), dict(source_of or {})
-    if callable(getattr(model, "remap_species", None)):
+    if model.implements("remap_species"):
         return model.remap_species(species, source_of)
     if model.species is None:
         return model

@@ -61,11 +61,12 @@ class Committee(Model):
             one by one; ``"auto"`` maps them on CUDA, and on CPU only for the kinds in
             :data:`BATCHED_KINDS`, where it was measured to pay off.
 
-    :meth:`outputs` gives energies, forces and stress per member, the way
+    :meth:`member_outputs` gives energies, forces and stress per member, the way
     :class:`EnsembleCalculator` uses it.
     """
 
     per_structure_outputs = COMMITTEE_STRUCTURE_OUTPUTS
+    per_atom_outputs = ("energies_std", "forces_std", "novelty", "novelty_score")
 
     def __init__(self, members: Sequence[Model], batched: bool | str = "auto") -> None:
         members = [member.eval() for member in members]
@@ -101,7 +102,7 @@ class Committee(Model):
         rows = [group.energies(graph, batched=self._batch(group, graph)) for group in self.groups]
         return torch.cat(rows).index_select(0, self.order)
 
-    def outputs(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
+    def member_outputs(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
         """Per member ``energy [K, B]``, ``energies [K, N]``, ``forces [K, N, 3]`` (and ``stress``),
         from :func:`mlcalc.evaluate.evaluate`: one call per mapped group, one per other member."""
         parts: list[dict[str, torch.Tensor]] = []
@@ -255,7 +256,7 @@ class EnsembleCalculator(MLCalculator):
     def evaluate_graph(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
         """Committee statistics, and the per-atom novelty (:mod:`mlcalc.uncertainty.novelty`) of
         the first member that knows its training ranges."""
-        results = committee_statistics(self.model.outputs(graph, stress=stress), graph)
+        results = committee_statistics(self.model.member_outputs(graph, stress=stress), graph)
         if self._novelty_group is not None:
             group = self._novelty_group
             results.update(novelty(group.members[0], group.own_graph(graph)))

@@ -10,8 +10,11 @@ npt        :class:`~ase.md.nose_hoover_chain.MTKNPT`        ``tdamp``, ``pdamp``
 =========  ==============================================  =============================
 
 Times in fs, temperatures in K, energies in eV. :func:`run_md` writes an ASE trajectory
-if asked, shows a tqdm progress bar and reports the drift of the conserved energy
-(kinetic + potential for NVE), fitted linearly over the run, in meV/atom/ps.
+if asked, shows a progress bar with the current temperature and reports the drift of the
+conserved energy, fitted linearly over the run, in meV/atom/ps: kinetic + potential for
+NVE, the Nose-Hoover chain's extended energy (``get_conserved_energy``, which adds the
+thermostat's and barostat's energies) for NVT and NPT. A Langevin thermostat exchanges
+energy with its bath at random and conserves nothing, so there is no drift to report.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from ase.md.nose_hoover_chain import MTKNPT, NoseHooverChainNVT
 from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 from ase.units import GPa, fs, kB
-from tqdm.auto import tqdm
 
 from mlcalc.workflows.batch import calculator_for
+from mlcalc.workflows.progress import progress_bar
 
 try:  # ASE >= 3.29
     from ase.md.velocitydistribution import thermalize_momenta
@@ -50,19 +53,29 @@ class MDResult:
     potential_energy: np.ndarray  #: eV, whole structure
     total_energy: np.ndarray  #: eV, kinetic + potential
     volume: np.ndarray  #: A^3
+    #: eV, the integrator's conserved quantity (see the module); NaN for Langevin, which has none
+    conserved_energy: np.ndarray
 
     @property
-    def drift(self) -> float:
-        """Slope of the total energy over the run, in meV/atom/ps (NVE: should be ~0)."""
+    def conserves_energy(self) -> bool:
+        return bool(np.isfinite(self.conserved_energy).all())
+
+    @property
+    def drift(self) -> float | None:
+        """Slope of the conserved energy over the run, meV/atom/ps (should be ~0); ``None`` for Langevin."""
+        if not self.conserves_energy:
+            return None
         if len(self.time) < 2:
             return 0.0
-        slope = np.polyfit(self.time * 1e-3, self.total_energy, 1)[0]
+        slope = np.polyfit(self.time * 1e-3, self.conserved_energy, 1)[0]
         return 1e3 * slope / len(self.atoms)
 
     @property
-    def fluctuation(self) -> float:
-        """Standard deviation of the total energy, in meV/atom."""
-        return 1e3 * float(np.std(self.total_energy)) / len(self.atoms)
+    def fluctuation(self) -> float | None:
+        """Standard deviation of the conserved energy, meV/atom; ``None`` for Langevin."""
+        if not self.conserves_energy:
+            return None
+        return 1e3 * float(np.std(self.conserved_energy)) / len(self.atoms)
 
 
 def make_dynamics(
@@ -119,7 +132,7 @@ def run_md(
         steps: number of MD steps; ``timestep`` in fs; ``temperature`` in K.
         interval: sample (and write the trajectory) every ``interval`` steps.
         trajectory: ASE ``.traj`` file to write, or ``None``.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar with the current temperature.
         seed: random seed for the initial velocities and the Langevin noise.
         settings: ``friction`` (1/fs), ``tdamp``, ``pdamp`` (fs), ``pressure`` (GPa).
     """
@@ -142,6 +155,7 @@ def run_md(
                 potential,
                 potential + kinetic,
                 atoms.get_volume(),
+                conserved_energy(dynamics, potential + kinetic),
             )
         )
 
@@ -149,10 +163,26 @@ def run_md(
     writer = Trajectory(trajectory, "w", atoms) if trajectory else None
     if writer is not None:
         dynamics.attach(writer.write, interval=interval)
-    with tqdm(total=steps, desc=f"MD {ensemble}", unit="step", disable=not progress) as bar:
-        dynamics.attach(lambda: bar.update(dynamics.nsteps - bar.n), interval=1)
+    with progress_bar(enabled=progress, total=steps, desc=f"MD {ensemble}", unit=" step") as bar:
+
+        def update() -> None:
+            bar.update(dynamics.nsteps - bar.n)
+            if dynamics.nsteps % interval == 0:
+                bar.set_postfix_str(f"T {samples[-1][1]:.0f} K (target {temperature:g})", refresh=False)
+
+        dynamics.attach(update, interval=1)
         dynamics.run(steps)
     if writer is not None:
         writer.close()
     columns = np.array(samples).T
     return MDResult(atoms, *columns)
+
+
+def conserved_energy(dynamics: MolecularDynamics, total_energy: float) -> float:
+    """The integrator's conserved quantity (eV): its own for Nose-Hoover chains, E_kin + E_pot
+    for Verlet, NaN for Langevin (nothing is conserved)."""
+    if isinstance(dynamics, Langevin):
+        return float("nan")
+    if hasattr(dynamics, "get_conserved_energy"):
+        return float(dynamics.get_conserved_energy())
+    return total_energy

@@ -18,6 +18,7 @@ from ase.geometry import find_mic
 from ase.mep import NEB
 
 from mlcalc.workflows.batch import BatchedImages, can_batch
+from mlcalc.workflows.progress import follow_optimizer, progress_bar
 from mlcalc.workflows.relax import OPTIMIZERS
 
 
@@ -43,17 +44,28 @@ class NEBResult:
         return float(self.energies.max() - self.energies[-1])
 
     def plot(self, path: str, title: str = "") -> None:
-        """Energy profile along the band as a PNG."""
+        """Energy profile along the band as a PNG: the images and ASE's fitted band.
+
+        The curve is ASE's NEB fit (:func:`ase.utils.forcecurve.fit_images`, what
+        ``ase.mep.NEBTools`` plots): a cubic between neighbouring images matching their
+        energies and the slopes their forces give along the path (the short tangent lines).
+        """
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from ase.utils.forcecurve import fit_images
 
+        fit = fit_images(self.images)
         figure, axis = plt.subplots(figsize=(5, 3.5))
-        axis.plot(self.path, self.energies, "o-")
+        axis.plot(fit.fit_path, fit.fit_energies, "-", color="C0", label="fitted band (ASE)")
+        for x, y in fit.lines:
+            axis.plot(x, y, "-", color="C2", linewidth=0.8)
+        axis.plot(fit.path, fit.energies, "o", color="C0", label=f"{len(self.images)} images")
         axis.set_xlabel("reaction coordinate (A)")
         axis.set_ylabel("energy (eV)")
-        axis.set_title(title or f"barrier {self.barrier:.3f} eV")
+        axis.set_title(title or f"barrier {self.barrier:.3f} eV (fit {float(np.max(fit.fit_energies)):.3f} eV)")
+        axis.legend(fontsize="small")
         figure.tight_layout()
         figure.savefig(path, dpi=120)
         plt.close(figure)
@@ -82,17 +94,20 @@ def neb(
     batched: bool = True,
     logfile: str | None = None,
     trajectory: str | None = None,
+    progress: bool = False,
 ) -> NEBResult:
     """Relax a band of ``n_images`` interior images between two (relaxed) end points.
 
     Args:
-        initial, final: end points with the same atoms in the same order.
+        initial: first end point.
+        final: second end point, with the same atoms in the same order.
         calculator: any ASE calculator; mlcalc ones evaluate all images in one call
             unless ``batched=False``.
         n_images: interior images; ``climb``: climbing image (saddle point exactly).
         fmax: convergence of the NEB forces, eV/A; ``steps``: largest number of steps.
         interpolation: ``"idpp"`` or ``"linear"`` initial band.
         optimizer: ``"FIRE"``, ``"BFGS"`` or ``"LBFGS"`` (ASE optimisers).
+        progress: show a progress bar with the step count and the largest NEB force.
     """
     if len(initial) != len(final) or (initial.numbers != final.numbers).any():
         raise ValueError("NEB end points must hold the same atoms in the same order")
@@ -106,7 +121,10 @@ def neb(
         for image in images:
             image.calc = calculator
     dynamics = OPTIMIZERS[optimizer](band, logfile=logfile, trajectory=trajectory)
-    converged = bool(dynamics.run(fmax=fmax, steps=steps))
+    with progress_bar(enabled=progress, desc=f"NEB ({n_images} interior images)", unit=" step") as bar:
+        if progress:
+            follow_optimizer(dynamics, bar, fmax)
+        converged = bool(dynamics.run(fmax=fmax, steps=steps))
     energies = np.array([image.get_potential_energy() for image in images])
     return NEBResult(
         images,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from tqdm.auto import tqdm
 
 from mlcalc.workflows.elastic import elastic_constants
+from mlcalc.workflows.progress import progress_bar
 from mlcalc.workflows.relax import relax
 from mlcalc.workflows.vacancy import vacancy_formation, vacancy_migration
 
@@ -65,19 +65,38 @@ def crystal_properties(
     neb_fmax: float = 0.01,
     progress: bool = True,
 ) -> CrystalProperties:
-    """Compute the table's quantities for the conventional cubic ``cell`` (see the module protocol)."""
-    with tqdm(total=4, desc="properties", disable=not progress) as bar:
-        relaxed = relax(cell.copy(), calculator, cell=True, fmax=relax_fmax).atoms
+    """Compute the table's quantities for the conventional cubic ``cell`` (see the module protocol).
+
+    With ``progress`` a bar counts the four stages and names the one running, and each
+    relaxation and the NEB show their own steps and largest force.
+    """
+    with progress_bar(enabled=progress, total=4, desc="properties", unit="stage") as bar:
+        bar.set_postfix_str("1/4 relaxing the cell")
+        cell_relaxation = relax(cell.copy(), calculator, cell=True, fmax=relax_fmax, progress=progress)
+        relaxed = cell_relaxation.atoms
         a = cubic_lattice_constant(relaxed)
         bar.update()
+        bar.set_postfix_str("2/4 elastic constants")
         elastic = elastic_constants(relaxed, calculator, strain=strain, relax_ions=relax_ions).cubic()
         bar.update()
+        bar.set_postfix_str(f"3/4 vacancy formation, {supercell}x{supercell}x{supercell} cell")
         bulk = relaxed.repeat(supercell)
-        e_v = vacancy_formation(bulk, calculator, fmax=relax_fmax * 10).energy
+        e_v = vacancy_formation(bulk, calculator, fmax=relax_fmax * 10, progress=progress).energy
         bar.update()
-        band = vacancy_migration(bulk, calculator, n_images=n_images, fmax=neb_fmax, relax_fmax=relax_fmax * 10)
+        bar.set_postfix_str(f"4/4 vacancy hop, NEB with {n_images} images")
+        band = vacancy_migration(
+            bulk, calculator, n_images=n_images, fmax=neb_fmax, relax_fmax=relax_fmax * 10, progress=progress
+        )
         bar.update()
-    details = dict(supercell_atoms=len(bulk), neb_steps=band.steps, neb_converged=band.converged, band=band)
+    details = dict(
+        supercell_atoms=len(bulk),
+        cell_relaxed=cell_relaxation.converged,
+        cell_relax_steps=cell_relaxation.steps,
+        neb_steps=band.steps,
+        neb_converged=band.converged,
+        neb_fmax=neb_fmax,
+        band=band,
+    )
     return CrystalProperties(
         a, elastic["C11"], elastic["C12"], elastic["C44"], elastic["B_VRH"], e_v, band.barrier, details
     )

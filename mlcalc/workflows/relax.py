@@ -18,6 +18,7 @@ from ase.optimize import BFGS, FIRE, LBFGS
 from ase.units import GPa
 
 from mlcalc.workflows.batch import calculator_for
+from mlcalc.workflows.progress import follow_optimizer, progress_bar
 
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
 
@@ -49,6 +50,7 @@ def relax(
     optimizer: str = "BFGS",
     trajectory: str | None = None,
     logfile: str | None = None,
+    progress: bool = False,
 ) -> RelaxResult:
     """Relax ``atoms`` in place (positions; with ``cell=True`` also the cell).
 
@@ -61,7 +63,9 @@ def relax(
         fmax: force convergence in eV/A (for the cell: stress times volume per atom).
         steps: largest number of optimiser steps.
         optimizer: ``"BFGS"``, ``"LBFGS"`` or ``"FIRE"``.
-        trajectory, logfile: ASE trajectory file and optimiser log (``"-"`` for stdout).
+        trajectory: ASE trajectory file of the relaxation, or ``None``.
+        logfile: the optimiser's log (``"-"`` for stdout), or ``None``.
+        progress: show a progress bar with the step count and the largest force.
     """
     atoms.calc = calculator_for(atoms, calculator, "relax")
     if optimizer not in OPTIMIZERS:
@@ -70,6 +74,9 @@ def relax(
         raise ValueError("cell relaxation needs a fully periodic structure (pbc=True)")
     target = FrechetCellFilter(atoms, hydrostatic_strain=hydrostatic, scalar_pressure=pressure * GPa) if cell else atoms
     dynamics = OPTIMIZERS[optimizer](target, logfile=logfile, trajectory=trajectory)
-    converged = bool(dynamics.run(fmax=fmax, steps=steps))
+    with progress_bar(enabled=progress, desc="relax cell and atoms" if cell else "relax atoms", unit=" step") as bar:
+        if progress:
+            follow_optimizer(dynamics, bar, fmax)
+        converged = bool(dynamics.run(fmax=fmax, steps=steps))
     largest = float(np.sqrt((target.get_forces() ** 2).sum(axis=1)).max())
     return RelaxResult(atoms, atoms.get_potential_energy(), largest, dynamics.get_number_of_steps(), converged)

@@ -40,11 +40,13 @@ def vacancy_formation(
     index: int = 0,
     relax_ions: bool = True,
     fmax: float = 1e-3,
+    progress: bool = False,
 ) -> VacancyResult:
     """E_v of removing atom ``index`` from the perfect, periodic ``supercell`` (eV).
 
     Build the supercell from a relaxed cell, e.g. ``relaxed.repeat(3)``; it should be
-    large enough that the vacancy does not see its periodic images.
+    large enough that the vacancy does not see its periodic images. ``progress`` shows a
+    bar for the relaxation.
     """
     calculator = calculator_for(supercell, calculator, "vacancy_formation")
     perfect = supercell.copy()
@@ -53,7 +55,7 @@ def vacancy_formation(
     defect = remove_atom(supercell, index)
     defect.calc = calculator
     if relax_ions:
-        relax(defect, fmax=fmax)
+        relax(defect, fmax=fmax, progress=progress)
     n_atoms = len(supercell)
     defect_energy = defect.get_potential_energy()
     energy = defect_energy - (n_atoms - 1) / n_atoms * perfect_energy
@@ -87,11 +89,13 @@ def vacancy_migration(
     relax_fmax: float = 1e-3,
     batched: bool = True,
     steps: int = 1000,
+    progress: bool = False,
 ) -> NEBResult:
     """Climbing-image NEB of atom ``neighbour`` (default: the nearest) jumping into a vacancy at ``index``.
 
     ``supercell`` is the perfect crystal; the band's energies are in eV and its
-    :attr:`~mlcalc.workflows.neb.NEBResult.barrier` is ``E_m``.
+    :attr:`~mlcalc.workflows.neb.NEBResult.barrier` is ``E_m``. ``progress`` shows bars for
+    the end-point relaxations and the NEB.
     """
     neighbour = nearest_neighbour(supercell, index) if neighbour is None else neighbour
     if neighbour == index:
@@ -101,5 +105,7 @@ def vacancy_migration(
     jumper = neighbour - (neighbour > index)
     final.positions[jumper] = supercell.positions[index]
     for end in (initial, final):
-        relax(end, calculator, fmax=relax_fmax)
-    return neb(initial, final, calculator, n_images=n_images, fmax=fmax, batched=batched, steps=steps)
+        relax(end, calculator, fmax=relax_fmax, progress=progress)
+    return neb(
+        initial, final, calculator, n_images=n_images, fmax=fmax, batched=batched, steps=steps, progress=progress
+    )

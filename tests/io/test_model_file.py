@@ -112,3 +112,32 @@ def test_version_is_recorded(tmp_path):
     assert payload["mlcalc_version"] == mlcalc.__version__
     assert payload["units"] == {"energy": "eV", "length": "Angstrom"}
     assert payload["species"] is None and payload["cutoff"] == 8.0
+
+
+def test_nan_weights_are_refused_naming_them(tmp_path):
+    model = Buckingham({("Na", "Cl"): (1200.0, 0.32, 2.0)}, cutoff=6.0)
+    model.a[0, 1] = float("nan")
+    save(model, tmp_path / "nan.pt")
+    with pytest.raises(ModelFileError, match=r"nan.pt: the model's a hold NaN"):
+        load_model(tmp_path / "nan.pt")
+
+
+def test_truncated_file_names_the_file(tmp_path):
+    save(MODELS[1], tmp_path / "model.pt")
+    data = (tmp_path / "model.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="cut.pt is not a readable mlcalc model file"):
+        load_model(tmp_path / "cut.pt")
+
+
+def test_min_distance_is_saved_for_every_model(tmp_path):
+    model = Morse(epsilon=0.3, rho0=5.0, r0=2.6)
+    model.min_distance = 2.1  # e.g. set by the trainer; Morse's config does not hold it
+    save(model, tmp_path / "morse.pt")
+    assert load_model(tmp_path / "morse.pt").min_distance == 2.1
+
+
+def test_unknown_options_of_load_calculator_are_named(tmp_path):
+    save(MODELS[1], tmp_path / "morse.pt")
+    with pytest.raises(TypeError, match=r"'dtyp'.*valid ones are device, dtype"):
+        load_calculator(tmp_path / "morse.pt", dtyp="float32")

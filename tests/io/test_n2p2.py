@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase.build import bulk
 from ase.calculators.fd import calculate_numerical_forces
 
 from mlcalc import BehlerParrinelloCalculator
@@ -127,9 +128,55 @@ def test_units_by_name_or_factor(shared_dir):
     assert by_name.cutoff == pytest.approx(5.2, abs=1e-6)
     assert by_name.energy_scale == pytest.approx(HARTREE)
     assert by_name.min_distance == pytest.approx(2.0, abs=0.01)  # from the radial functions' maxima
-    for bad in ("nm", -1.0):
+    for bad in ("nm", -1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="length unit"):
             read_n2p2(directory, length_unit=bad)
+    for bad in (float("inf"), float("nan"), 0.0):
+        with pytest.raises(ValueError, match="energy unit"):
+            read_n2p2(directory, energy_unit=bad)
+
+
+def test_li_model_refuses_float32_whose_scaling_would_give_nan(shared_dir):
+    """The mlearn Li scaling ranges go down to 2e-136: 0 in float32, NaN energies without the check."""
+    directory = shared_dir / "data" / "mlearn" / "Li" / "nnp"
+    with pytest.raises(ValueError, match="Li's symmetry function.*overflows float32.*dtype='float64'"):
+        BehlerParrinelloCalculator.from_n2p2(directory, length_unit="bohr", energy_unit="hartree", dtype="float32")
+    cu = BehlerParrinelloCalculator.from_n2p2(
+        shared_dir / "data" / "mlearn" / "Cu" / "nnp", length_unit="bohr", energy_unit="hartree", dtype="float32"
+    )
+    assert np.isfinite(cu.get_potential_energy(bulk("Cu", "fcc", a=3.63)))
+
+
+@pytest.mark.parametrize("element", ["Mo", "Si"])
+def test_min_distance_from_training_data_warns_below_it(shared_dir, element):
+    root = shared_dir / "data" / "mlearn" / element
+    calculator = BehlerParrinelloCalculator.from_n2p2(
+        root / "nnp", length_unit="bohr", energy_unit="hartree", training_data=root / "training.json"
+    )
+    assert calculator.model.min_distance == pytest.approx({"Mo": 1.8829, "Si": 1.8287}[element], abs=1e-4)
+    atoms = bulk(element, "bcc" if element == "Mo" else "diamond", a=2.0 if element == "Mo" else 3.5)
+    atoms.calc = calculator
+    with pytest.warns(UserWarning, match="closer than any pair the model has seen"):
+        atoms.get_potential_energy()
+
+
+def test_embedded_cu_model_has_a_min_distance_and_warns():
+    from mlcalc.demo import demo_calculator
+
+    calculator = demo_calculator()
+    assert calculator.model.min_distance == pytest.approx(1.83)
+    atoms = bulk("Cu", "fcc", a=2.5)
+    atoms.calc = calculator
+    with pytest.warns(UserWarning, match="closer than any pair the model has seen"):
+        atoms.get_potential_energy()
+
+
+def test_misspelt_unit_keywords_are_refused(shared_dir):
+    """``length_units=`` used to pass silently and give -0.28 instead of -4.10 eV/atom for fcc Cu."""
+    from mlcalc import load_calculator
+
+    with pytest.raises(TypeError, match=r"'energy_units', 'length_units'.*valid ones are length_unit, energy_unit"):
+        load_calculator(shared_dir / "data/mlearn/Cu/nnp", length_units="bohr", energy_units="hartree")
 
 
 def test_symmetry_functions_follow_n2p2_order(shared_dir, tmp_path):
@@ -205,3 +252,14 @@ def _replace(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
+
+
+def test_nan_weights_in_an_n2p2_directory_are_refused(shared_dir, tmp_path):
+    directory = tmp_path / "nnp"
+    shutil.copytree(shared_dir / "data" / "mlearn" / "Cu" / "nnp", directory)
+    weights = directory / "weights.029.data"
+    lines = weights.read_text().splitlines()
+    lines[5] = "nan " + " ".join(lines[5].split()[1:])
+    weights.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"nnp: the model's networks\.Cu\..* hold NaN or infinite values"):
+        read_n2p2(directory, length_unit="bohr", energy_unit="hartree")

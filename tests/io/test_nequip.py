@@ -11,7 +11,9 @@ compares live against nequip when it is installed.
 from __future__ import annotations
 
 import json
+import pickle
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +98,22 @@ def test_live_against_nequip(kind):
     assert ours.get_potential_energy() == pytest.approx(theirs.get_potential_energy(), abs=1e-10)
     np.testing.assert_allclose(ours.get_forces(), theirs.get_forces(), atol=1e-10)
     np.testing.assert_allclose(ours.get_stress(), theirs.get_stress(), atol=1e-10)
+
+
+def test_pt2_archive_naming_other_modules_is_refused_before_any_import(tmp_path, monkeypatch):
+    """A model file must not choose code to run: only nequip/allegro custom-op modules are imported."""
+    imported = []
+    monkeypatch.setattr("importlib.import_module", lambda name, *args: imported.append(name))
+    path = tmp_path / "evil.nequip.pt2"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model/extra/nequip_custom_ops_libs.txt", "allegro._opt os_payload")
+    with pytest.raises(ValueError, match=r"asks to import \['os_payload'\].*refused, nothing was imported"):
+        NequIPCompiledModel(path)
+    assert imported == []
+
+
+def test_compiled_calculator_can_be_pickled_for_process_pools():
+    calculator = AllegroCalculator(FILES["nequip_pth"])
+    copy = pickle.loads(pickle.dumps(calculator))
+    atoms = reference_structures()["rattled_32"]
+    assert copy.get_potential_energy(atoms) == pytest.approx(calculator.get_potential_energy(atoms), abs=1e-12)

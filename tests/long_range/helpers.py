@@ -22,6 +22,9 @@ class FixedCharges(Model):
     def forward(self, graph: Graph) -> torch.Tensor:
         return self.coulomb(graph, self.charges.to(graph.positions.dtype))
 
+    def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
+        return self.coulomb.diagnose(graph, self.charges.to(graph.positions.dtype))
+
 
 def graph_of(atoms: Atoms, cutoff: float) -> Graph:
     return Graph.from_atoms([atoms], np.zeros(120, dtype=np.int64), cutoff)

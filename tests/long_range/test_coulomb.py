@@ -139,8 +139,9 @@ def test_charged_cell_gets_a_background_and_a_warning():
     length = 7.0
     atoms = Atoms("Na", cell=[length] * 3, pbc=True)
     for accuracy, method in ((1e-10, "ewald"), (1e-8, "pme")):
-        with pytest.warns(UserWarning, match="net charge"):
-            energy = _coulomb_energy(atoms, [1.0], cutoff=9.0, accuracy=accuracy, method=method)
+        with pytest.warns(UserWarning, match="net charge"):  # issued by the calculator, not inside forward
+            calculator = MLCalculator(FixedCharges([1.0], cutoff=9.0, accuracy=accuracy, method=method))
+            energy = calculator.calculate_batch([atoms])[0]["energy"]
         assert energy == pytest.approx(-COULOMB_CONSTANT * 2.837297 / (2 * length), rel=1e-6)
 
 

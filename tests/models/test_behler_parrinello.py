@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk
-from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 
-import mlcalc
 from mlcalc import BehlerParrinelloCalculator
 from mlcalc.descriptors import SymmetryFunction
 from mlcalc.graph import Graph
@@ -65,44 +63,6 @@ def _quiet(function, *args):
         return function(*args)
 
 
-def test_forces_and_stress_match_finite_differences():
-    atoms = nacl()
-    atoms.set_cell(atoms.cell.array @ np.array([[1.0, 0.05, 0], [0, 0.97, 0.03], [0, 0, 1.02]]), scale_atoms=True)
-    atoms.calc = BehlerParrinelloCalculator(make_model())
-    forces = atoms.get_forces()
-    numerical = _quiet(calculate_numerical_forces, atoms, 1e-5, [0, 3, 6])  # a Na, a Cl and one more
-    np.testing.assert_allclose(forces[[0, 3, 6]], numerical, atol=1e-7)
-    np.testing.assert_allclose(atoms.get_stress(), _quiet(calculate_numerical_stress, atoms, 1e-6), atol=1e-7)
-    assert abs(forces.sum(axis=0)).max() < 1e-10
-
-
-def test_rotation_translation_permutation_invariance():
-    calc = BehlerParrinelloCalculator(make_model())
-    atoms = nacl()
-    reference = calc.calculate_batch([atoms])[0]
-    moved = atoms.copy()
-    rotation = torch.linalg.matrix_exp(
-        torch.tensor([[0, 0.3, -0.2], [-0.3, 0, 0.5], [0.2, -0.5, 0]], dtype=torch.float64)
-    ).numpy()
-    moved.set_cell(atoms.cell.array @ rotation.T, scale_atoms=False)
-    moved.positions = atoms.positions @ rotation.T + [0.3, -1.1, 2.0]
-    rotated = calc.calculate_batch([moved])[0]
-    assert rotated["energy"] == pytest.approx(reference["energy"], rel=1e-12)
-    np.testing.assert_allclose(rotated["forces"], reference["forces"] @ rotation.T, atol=1e-10)
-    order = np.random.default_rng(0).permutation(len(atoms))
-    permuted = calc.calculate_batch([atoms[order]])[0]
-    assert permuted["energy"] == pytest.approx(reference["energy"], rel=1e-12)
-    np.testing.assert_allclose(permuted["forces"], reference["forces"][order], atol=1e-10)
-    np.testing.assert_allclose(permuted["energies"], reference["energies"][order], atol=1e-12)
-
-
-def test_supercell_energy_is_extensive():
-    calc = BehlerParrinelloCalculator(make_model())
-    small, large = calc.calculate_batch([nacl(), nacl((2, 2, 2))])
-    assert large["energy"] == pytest.approx(8 * small["energy"], rel=1e-12)
-    np.testing.assert_allclose(large["stress"], small["stress"], atol=1e-10)
-
-
 def test_batch_equals_single_evaluations():
     calc = BehlerParrinelloCalculator(make_model())
     structures = [nacl(seed=s) for s in range(3)]
@@ -111,29 +71,6 @@ def test_batch_equals_single_evaluations():
         single = calc.calculate_batch([atoms])[0]
         assert result["energy"] == pytest.approx(single["energy"], rel=1e-13)
         np.testing.assert_allclose(result["forces"], single["forces"], atol=1e-12)
-
-
-def test_float32_is_close_to_float64():
-    model = make_model()
-    atoms = nacl()
-    double = BehlerParrinelloCalculator(model).calculate_batch([atoms])[0]
-    single = BehlerParrinelloCalculator(make_model(), dtype="float32").calculate_batch([atoms])[0]
-    assert single["energy"] == pytest.approx(double["energy"], rel=1e-5)
-    np.testing.assert_allclose(single["forces"], double["forces"], atol=1e-4)
-
-
-def test_save_and_load_round_trip(tmp_path):
-    model = make_model(scaling="scalesigma", activations=("p", "g", "l"))
-    path = tmp_path / "bp.pt"
-    mlcalc.save(model, path)
-    loaded = mlcalc.load_model(path)
-    assert isinstance(loaded, BehlerParrinello) and loaded.config() == model.config()
-    atoms = nacl()
-    expected = BehlerParrinelloCalculator(model).calculate_batch([atoms])[0]
-    for calc in (BehlerParrinelloCalculator(path), mlcalc.load_calculator(path)):
-        result = calc.calculate_batch([atoms])[0]
-        assert result["energy"] == pytest.approx(expected["energy"], rel=1e-14)
-        np.testing.assert_allclose(result["forces"], expected["forces"], atol=1e-13)
 
 
 @pytest.mark.parametrize("scaling", SCALINGS)
@@ -188,15 +125,6 @@ def test_extrapolation_is_counted_and_warned():
     with pytest.warns(UserWarning, match="outside the range seen in training"):
         squeezed.get_potential_energy()
     assert calc.results["extrapolations"] == results[1]["extrapolations"]
-
-
-def test_min_distance_warning():
-    model = make_model()
-    model.min_distance = 2.0
-    atoms = nacl()
-    atoms.positions[1] = atoms.positions[0] + [1.5, 0, 0]
-    with pytest.warns(UserWarning, match="closer than any pair"):
-        BehlerParrinelloCalculator(model).calculate_batch([atoms])
 
 
 def test_bad_input_raises():

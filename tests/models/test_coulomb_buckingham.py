@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
-from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 from ase.filters import FrechetCellFilter
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 from ase.units import fs
 
-from mlcalc import CoulombBuckinghamCalculator, load_calculator, save
+from mlcalc import CoulombBuckinghamCalculator
 from mlcalc.long_range import COULOMB_CONSTANT
 from mlcalc.models.coulomb_buckingham import PRESETS, CoulombBuckingham
 
@@ -42,40 +41,6 @@ def test_molecule_equals_a_direct_pair_sum():
         expected += big_a * np.exp(-r / rho) - c / r**6 - parameters["dispersion8"][pair] / r**8
         expected += COULOMB_CONSTANT * charges[atoms[a].symbol] * charges[atoms[b].symbol] / r
     assert atoms.get_potential_energy() == pytest.approx(expected, rel=1e-12)
-
-
-def test_forces_and_stress_match_finite_differences():
-    atoms = _rattled_nacl()
-    atoms.calc = CoulombBuckinghamCalculator.preset("NaCl", cutoff=5.5, accuracy=1e-12)
-    np.testing.assert_allclose(atoms.get_forces(), calculate_numerical_forces(atoms, eps=1e-5), atol=1e-6)
-    np.testing.assert_allclose(atoms.get_stress(), calculate_numerical_stress(atoms, eps=1e-6), atol=1e-7)
-
-
-def test_invariances():
-    atoms = _rattled_nacl(seed=1)
-    calculator = CoulombBuckinghamCalculator(**NACL)
-    reference = calculator.calculate_batch([atoms])[0]
-    rotation = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0]
-    rotated = atoms.copy()
-    rotated.set_cell(atoms.cell.array @ rotation.T, scale_atoms=False)
-    rotated.positions = atoms.positions @ rotation.T + [0.3, -1.2, 7.0]
-    order = np.random.default_rng(3).permutation(len(atoms))
-    permuted = atoms[order]
-    rotated_result, permuted_result = calculator.calculate_batch([rotated, permuted])
-    for result in (rotated_result, permuted_result):
-        assert result["energy"] == pytest.approx(reference["energy"], rel=1e-10)
-    np.testing.assert_allclose(rotated_result["forces"], reference["forces"] @ rotation.T, atol=1e-8)
-    np.testing.assert_allclose(permuted_result["forces"], reference["forces"][order], atol=1e-8)
-    np.testing.assert_allclose(permuted_result["energies"], reference["energies"][order], atol=1e-9)
-
-
-def test_supercell_is_eight_times_the_cell():
-    atoms = _rattled_nacl(seed=4)
-    calculator = CoulombBuckinghamCalculator(**NACL, accuracy=1e-10)
-    single, double = calculator.calculate_batch([atoms, atoms.repeat(2)])
-    assert double["energy"] == pytest.approx(8 * single["energy"], rel=1e-9)
-    np.testing.assert_allclose(double["stress"], single["stress"], atol=1e-9)
-    np.testing.assert_allclose(double["forces"][: len(atoms)], single["forces"], atol=1e-8)
 
 
 def test_relaxation_and_md():
@@ -128,17 +93,6 @@ def test_collapse_warning_and_guard():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert below.get_potential_energy() == pytest.approx(above.get_potential_energy(), abs=1e-6)
-
-
-def test_save_load_round_trip(tmp_path):
-    calculator = CoulombBuckinghamCalculator.preset("NaCl", accuracy=1e-8, guard=True)
-    path = tmp_path / "nacl.pt"
-    save(calculator.model, path)
-    loaded = load_calculator(path)
-    assert loaded.model.config() == calculator.model.config()
-    atoms = _rattled_nacl(seed=6)
-    assert loaded.calculate_batch([atoms])[0]["energy"] == calculator.calculate_batch([atoms])[0]["energy"]
-    assert CoulombBuckinghamCalculator(str(path)).model.kind == "coulomb_buckingham"
 
 
 def test_bad_input():

@@ -7,12 +7,11 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import bulk
-from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 from ase.units import fs
 
-from mlcalc import CoulombBuckinghamCalculator, EwaldNNPCalculator, load_calculator, save
+from mlcalc import CoulombBuckinghamCalculator, EwaldNNPCalculator
 from mlcalc.evaluate import evaluate
 from mlcalc.graph import Graph, species_lookup
 from mlcalc.long_range.charges import ElementCharges
@@ -85,14 +84,6 @@ def test_learns_theta_from_coulomb_buckingham_energies():
     assert model.charge_model.theta == pytest.approx(1.0, abs=1e-3)
 
 
-@pytest.mark.parametrize("make", [_element_model, _environment_model])
-def test_forces_and_stress_match_finite_differences(make):
-    atoms = _nacl(1, amplitude=0.2)
-    atoms.calc = EwaldNNPCalculator(make(accuracy=1e-12))
-    np.testing.assert_allclose(atoms.get_forces(), calculate_numerical_forces(atoms, eps=1e-5), atol=2e-6)
-    np.testing.assert_allclose(atoms.get_stress(), calculate_numerical_stress(atoms, eps=1e-6), atol=2e-7)
-
-
 def test_environment_charges_conserve_charge_and_are_invariant():
     model = _environment_model()
     calculator = EwaldNNPCalculator(model)
@@ -123,22 +114,6 @@ def test_gradients_reach_every_part():
     gradients = [parameter.grad for parameter in model.charge_model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in gradients)
     assert any(float(g.abs().max()) > 0 for g in gradients)
-
-
-@pytest.mark.parametrize("make", [_element_model, _environment_model])
-def test_save_load_round_trip(make, tmp_path):
-    model = make()
-    with torch.no_grad():
-        for parameter in model.charge_model.parameters():
-            parameter.add_(0.01)
-    path = tmp_path / "ewald.pt"
-    save(model, path)
-    atoms = _nacl(6)
-    original = EwaldNNPCalculator(model).calculate_batch([atoms])[0]
-    for calculator in (load_calculator(path), EwaldNNPCalculator(path)):
-        loaded = calculator.calculate_batch([atoms])[0]
-        assert loaded["energy"] == original["energy"]
-        np.testing.assert_array_equal(loaded["charges"], original["charges"])
 
 
 def test_ase_md_and_relaxation():

@@ -1,7 +1,7 @@
 """A small, genuinely trainable model for the training tests (not part of the library).
 
 ``E_i = e_{Z_i} + 1/(2 n) sum_j phi_{Z_i Z_j}(r_ij)`` (``n``: mean neighbour count) with
-``phi_ab(r) = sum_n c_{ab,n} B_n(r)``, the sine radial basis of SEEDS section 1 times the
+``phi_ab(r) = sum_n c_{ab,n} B_n(r)``, the sine radial basis of Allegro times the
 polynomial envelope; the
 coefficients ``c`` (a ``[S, S, n]`` table, symmetrised) and the ``e_Z`` are learned.
 """

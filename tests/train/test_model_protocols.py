@@ -186,6 +186,11 @@ def test_trained_file_is_its_own_family_and_reproduces_the_metrics(kind, nacl_fi
     reported = json.loads((tmp_path / "metrics.json").read_text())["test"]
     assert energy == pytest.approx(reported["energy_mae"], rel=1e-9)
     assert forces == pytest.approx(reported["forces_mae"], rel=1e-9)
+    assert calculator.model.min_distance > 0  # the training data's shortest distance, saved and restored
+    squeezed = test[0].copy()
+    squeezed.set_cell(squeezed.cell * 0.6, scale_atoms=True)
+    with pytest.warns(UserWarning, match="closer than any pair the model has seen"):
+        calculator.calculate_batch([squeezed])
 
 
 @pytest.mark.parametrize("kind", ["behler_parrinello", "allegro", "ewald_nnp"])

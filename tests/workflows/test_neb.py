@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from ase.calculators.emt import EMT
+from ase.geometry import find_mic
 
 from mlcalc.workflows import BatchedImages, evaluate_all, neb, vacancy_migration
 from mlcalc.workflows.vacancy import remove_atom
@@ -64,8 +65,9 @@ def test_vacancy_hop_barrier_is_symmetric_and_the_saddle_is_a_stationary_point(b
 
 
 def jump_length(band) -> float:
-    """The straight-line jump length: the nearest-neighbour distance of the crystal."""
-    moved = np.linalg.norm(band.images[-1].positions - band.images[0].positions, axis=1)
+    """The straight-line jump length (minimum image: the hopping atom may end across a cell face)."""
+    start, end = band.images[0], band.images[-1]
+    _, moved = find_mic(end.positions - start.positions, start.cell, start.pbc)
     return float(moved.max())
 
 

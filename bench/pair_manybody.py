@@ -1,0 +1,121 @@
+"""The pair + many-body model: recovering binary Lennard-Jones, and a fit to the mlearn Si energies.
+
+Energies of random periodic Ar/Kr cells (2-6 atoms, 1.0-1.6 A^3/atom) come from LJ written
+as full lattice sums (A^6 = -4 eps sigma^6, A^12 = 4 eps sigma^12 per pair, no many-body
+term; lattice sums checked against brute force in tests/long_range/test_inverse_power.py).
+The model is fitted with the exponents 6 and 12 only, and with the full expansion
+k = 1..15. Then the model (k = 1..15, network 50-70-1) is fitted by alternation to the
+energies of the mlearn Si training set and tested on its test set, against the pair part
+alone. Writes bench/results/pair_manybody.md.
+
+    python bench/pair_manybody.py
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mlcalc.io.mlearn import read_mlearn  # noqa: E402
+from mlcalc.models import PairManyBody  # noqa: E402
+from mlcalc.train.pair_manybody import fit_pair_manybody, novelty_filter, structure_graph  # noqa: E402
+from mlcalc.workflows.structure_search import random_structure  # noqa: E402
+from tests.models.test_pair_manybody import LJ, SPECIES, _lennard_jones  # noqa: E402
+
+
+def per_atom_rmse(model: PairManyBody, structures) -> float:
+    with torch.no_grad():
+        graph = structure_graph(model, structures)
+        predicted = graph.per_structure(model(graph)).numpy()
+    reference = np.array([atoms.get_potential_energy() for atoms in structures])
+    return float(np.sqrt(np.mean(((predicted - reference) / graph.n_atoms.numpy()) ** 2)))
+
+
+def mlearn_si() -> list[str]:
+    """Alternating fit to the mlearn Si energies; rows of the results table."""
+    data = REPO.parent / "shared" / "data" / "mlearn" / "Si"
+    train, test = read_mlearn(data / "training.json"), read_mlearn(data / "test.json")
+    rows = []
+    for hidden in ((), (50, 70)):
+        torch.manual_seed(0)
+        model = PairManyBody(["Si"], cutoff=8.0, hidden=hidden, gamma=0.1)
+        start = time.perf_counter()
+        report = fit_pair_manybody(model, train, iterations=6, epochs=300, learning_rate=2e-3, progress=False)
+        seconds = time.perf_counter() - start
+        rows.append(
+            f"| {'pair k = 1..15' if not hidden else 'pair + network 50-70-1'} | {report.iterations} | "
+            f"{1e3 * report.rmse[-1]:.1f} | {1e3 * per_atom_rmse(model, test):.1f} | {report.eta_2body:.3f} | "
+            f"{seconds:.0f} |"
+        )
+        print(rows[-1])
+    kept = novelty_filter(model, train)
+    rows.append(f"\nNovelty filter on the {len(train)} training structures (in file order): {len(kept)} kept.")
+    return rows
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    truth = _lennard_jones()
+    rows = []
+    for n in (60, 240):
+        sizes = np.random.default_rng(0).integers(1, 4, n)
+        structures = [
+            random_structure({"Ar": 1, "Kr": 1}, int(s), rng=k, volume_range=(1.0, 1.6), min_distance_factor=0.4)
+            for k, s in enumerate(sizes)
+        ]
+        with torch.no_grad():
+            graph = structure_graph(truth, structures)
+            energies = graph.per_structure(truth(graph)).numpy()
+        for powers in [(6, 12), tuple(range(1, 16))]:
+            model = PairManyBody(SPECIES, powers=powers, cutoff=6.0, hidden=(), accuracy=1e-10)
+            start = time.perf_counter()
+            report = fit_pair_manybody(model, structures, energies, progress=False)
+            seconds = time.perf_counter() - start
+            errors = [abs(model.coefficient(k, a, b) / truth.coefficient(k, a, b) - 1) for k in (6, 12) for a, b in LJ]
+            spurious = [abs(model.coefficient(k, a, b)) for k in powers if k not in (6, 12) for a, b in LJ]
+            rows.append(
+                f"| {n} | {', '.join(map(str, powers)) if len(powers) < 4 else f'{powers[0]}..{powers[-1]}'} | "
+                f"{report.rmse[-1]:.1e} | "
+                f"{max(errors):.1e} | {max(spurious, default=0.0):.1e} | {seconds:.1f} |"
+            )
+            print(rows[-1])
+    lines = [
+        "# Pair + many-body model: recovering a binary Lennard-Jones system",
+        "",
+        "Command: `python bench/pair_manybody.py`  ",
+        f"Machine: {platform.machine()}, 2-core CPU shared with parallel jobs, torch {torch.__version__}, 1 thread, "
+        "float64. eps_AA = 1 eV, sigma_AA = 1 A (errors below are in eps per atom and relative).",
+        "",
+        "| structures | exponents fitted | energy RMSE (eV/atom) | max rel. error A^6, A^12 | "
+        "largest spurious A^k (eV A^k) | fit wall (s) |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "With the exponents of the generating potential the coefficients come back to rounding. With the full "
+        "expansion k = 1..15 the energies are still reproduced to ~1e-14 eV/atom, but the 48 coefficients are "
+        "nearly collinear functions of the structures, so A^6 and A^12 come back only to ~1e-5 relative (goal "
+        "1e-6) and the absent exponents pick up coefficients of ~1e-5: the data fix the energy surface, not "
+        "the split between neighbouring exponents.",
+        "",
+        "## Fit to the mlearn Si energies (214 training, 25 test structures, energies only)",
+        "",
+        "Alternation: least squares for E0 and A^1..A^15 (cutoff 8 A, Ewald-type sums for k <= 6), then "
+        "300 Adam steps (lr 2e-3) of the network on the residual, 6 times.",
+        "",
+        "| model | alternations | train RMSE (meV/atom) | test RMSE (meV/atom) | eta_2body | fit wall (s) |",
+        "|---|---|---|---|---|---|",
+        *mlearn_si(),
+    ]
+    (REPO / "bench" / "results" / "pair_manybody.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
