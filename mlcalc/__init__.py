@@ -26,6 +26,7 @@ _PUBLIC = {
     "load_model": "mlcalc.io",
     "save": "mlcalc.io",
     "EnsembleCalculator": "mlcalc.uncertainty",
+    "export": "mlcalc.export",
 }
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "load_calculator",
     "load_model",
     "save",
+    "export",
 ]
 
 if TYPE_CHECKING:  # what static tools and IDEs see
@@ -51,6 +53,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         EwaldNNPCalculator,
     )
     from mlcalc.io import ModelFileError, load_calculator, load_model, save
+    from mlcalc.uncertainty import EnsembleCalculator
 
 
 def __getattr__(name: str) -> Any:

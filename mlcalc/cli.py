@@ -576,7 +576,7 @@ def add_descriptors(subparsers) -> None:
     report.add_argument("--length-unit", help="n2p2 files' length unit (angstrom, bohr)")
 
     def run(args: argparse.Namespace) -> int:
-        from mlcalc.descriptors.report import descriptor_report, format_report, plot_report, report_functions
+        from mlcalc.workflows.descriptor_report import descriptor_report, format_report, plot_report, report_functions
 
         structures, functions = report_functions(args.data, args.model, args.length_unit)
         reports = descriptor_report(functions, structures, duplicate=args.duplicate)
@@ -588,9 +588,33 @@ def add_descriptors(subparsers) -> None:
     report.set_defaults(run=run)
 
 
+def add_export(subparsers) -> None:
+    parser = subparsers.add_parser("export", help="write a model for LAMMPS, n2p2 or metatomic engines")
+    parser.add_argument("model", help="model file, n2p2 directory or nequip-compiled Allegro file")
+    parser.add_argument("out", help="file (metatomic, lammps) or directory (n2p2) to write")
+    parser.add_argument("--format", default="metatomic", choices=["metatomic", "n2p2", "lammps"])
+    parser.add_argument("--length-unit", help="n2p2 files' length unit, read and written (angstrom, bohr)")
+    parser.add_argument("--energy-unit", help="n2p2 files' energy unit, read and written (eV, hartree)")
+    parser.add_argument("--dtype", choices=["float64", "float32"], help="metatomic: the model's dtype")
+    parser.add_argument("--kspace", choices=["pppm", "ewald"], help="lammps: the kspace style (default pppm)")
+    parser.add_argument("--short-range", choices=["n2p2", "metatomic"], help="lammps: format of a learned short range")
+    parser.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from mlcalc.export import export
+
+    options = {k: v for k in ("dtype", "kspace", "short_range") if (v := getattr(args, k)) is not None}
+    path = export(
+        args.model, args.out, args.format, length_unit=args.length_unit, energy_unit=args.energy_unit, **options
+    )
+    print(f"wrote {path} ({args.format})")
+    return 0
+
+
 SUBCOMMANDS = [
-    add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_search, add_train,
-    add_learn, add_descriptors,
+    add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_search, add_train, add_learn,
+    add_descriptors, add_export,
 ]  # fmt: skip
 
 

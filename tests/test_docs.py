@@ -17,6 +17,7 @@ import yaml
 
 from mlcalc.cli import build_parser
 from mlcalc.train.config import resolve
+from mlcalc.workflows.active_learning import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -129,4 +130,8 @@ def test_example_files_parse():
         compile(path.read_text(), str(path), "exec")
     for page in PAGES:
         for block in blocks(page, "yaml"):
-            resolve(yaml.safe_load(block))  # unknown training options raise
+            config = yaml.safe_load(block)
+            if "iterations" in config:  # an active-learning campaign: its own options and its train section
+                load_config(config)
+                config = config["train"]
+            resolve({"data": {"train": "data.extxyz"}, **config})  # unknown training options raise

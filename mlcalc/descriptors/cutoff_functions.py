@@ -29,7 +29,6 @@ import torch
 #: n2p2's integer codes of the cutoff types (keyword ``cutoff_type``).
 N2P2_CUTOFF_CODES = ("hard", "cos", "tanhu", "tanh", "exp", "poly1", "poly2", "poly3", "poly4")
 CUTOFF_TYPES = N2P2_CUTOFF_CODES
-_TANH_PRE = ((math.e + 1 / math.e) / (math.e - 1 / math.e)) ** 3
 
 
 def cutoff_function(r: torch.Tensor, rc: float, kind: str = "cos", alpha: float = 0.0) -> torch.Tensor:
@@ -38,12 +37,18 @@ def cutoff_function(r: torch.Tensor, rc: float, kind: str = "cos", alpha: float 
         raise ValueError(f"unknown cutoff function {kind!r}; choose from {CUTOFF_TYPES}")
     if not 0.0 <= alpha < 1.0:
         raise ValueError(f"the inner-cutoff ratio alpha must satisfy 0 <= alpha < 1, got {alpha}")
+    return evaluate_cutoff(r, rc, kind, alpha)
+
+
+def evaluate_cutoff(r: torch.Tensor, rc: float, kind: str, alpha: float) -> torch.Tensor:
+    """:func:`cutoff_function` without the argument checks (TorchScript-compatible)."""
     inside = r < rc
     if kind == "hard":
         return inside.to(r.dtype)
     if kind in ("tanhu", "tanh"):
         t = torch.tanh(1.0 - r.clamp(max=rc) / rc)
-        value = t * t * t * (_TANH_PRE if kind == "tanh" else 1.0)
+        pre = ((math.e + 1 / math.e) / (math.e - 1 / math.e)) ** 3 if kind == "tanh" else 1.0  # f_c(0) = 1
+        value = t * t * t * pre
         return torch.where(inside, value, torch.zeros_like(r))
     if kind == "cos" and alpha == 0.0:  # the common case, in as few tensor operations as possible
         return torch.where(inside, 0.5 * torch.cos(r * (math.pi / rc)) + 0.5, torch.zeros_like(r))

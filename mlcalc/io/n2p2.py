@@ -39,6 +39,7 @@ HARTREE = 27.211386245988  # eV (CODATA 2018)
 LENGTH_UNITS = {"angstrom": 1.0, "bohr": BOHR}
 ENERGY_UNITS = {"ev": 1.0, "hartree": HARTREE}
 N2P2_TYPES = {2: "G2", 3: "G4", 9: "G5"}
+N2P2_CODES = {kind: code for code, kind in N2P2_TYPES.items()}
 SCALING_KEYWORDS = {
     (True, False): "scale",
     (False, True): "center",
@@ -212,7 +213,7 @@ def _load_weights(network, path: Path) -> None:
 
 
 def _symmetry_functions(settings, elements, cutoff: str, alpha: float) -> dict[str, list[SymmetryFunction]]:
-    keyed: dict[str, list[tuple[tuple, SymmetryFunction]]] = {e: [] for e in elements}
+    keyed: dict[str, list[SymmetryFunction]] = {e: [] for e in elements}
     for line in settings.get("symfunction_short", []):
         fields = line.split()
         centre, code = fields[0], int(fields[1])
@@ -221,16 +222,14 @@ def _symmetry_functions(settings, elements, cutoff: str, alpha: float) -> dict[s
         if centre not in keyed:
             raise N2P2FormatError(f"symmetry function for {centre}, which is not among the elements {elements}")
         if code == 2:
-            neighbors, (eta, rs, rc) = [fields[2]], map(float, fields[3:6])
-            zeta = lambda_ = 0.0
+            eta, rs, rc = map(float, fields[3:6])
             function = SymmetryFunction("G2", (fields[2],), rc, eta=eta, rs=rs, cutoff=cutoff, alpha=alpha)
         else:
-            neighbors = fields[2:4]
             eta, lambda_, zeta, rc = map(float, fields[4:8])
             rs = float(fields[8]) if len(fields) > 8 else 0.0
             function = SymmetryFunction(
                 N2P2_TYPES[code],
-                tuple(neighbors),
+                tuple(fields[2:4]),
                 rc,
                 eta=eta,
                 rs=rs,
@@ -239,9 +238,16 @@ def _symmetry_functions(settings, elements, cutoff: str, alpha: float) -> dict[s
                 cutoff=cutoff,
                 alpha=alpha,
             )
-        indices = sorted(elements.index(e) for e in neighbors)
-        keyed[centre].append(((code, rc, eta, rs, zeta, lambda_, *indices), function))
-    return {e: [f for _, f in sorted(keyed[e], key=lambda item: item[0])] for e in elements}
+        keyed[centre].append(function)
+    return {e: sorted(keyed[e], key=lambda f: n2p2_order(f, elements)) for e in elements}
+
+
+def n2p2_order(function: SymmetryFunction, elements: list[str]) -> tuple:
+    """n2p2's sort key of a centre's symmetry functions (``SymFnc*::operator<``; ``elements``
+    in n2p2's order, by atomic number): type, r_c, eta, r_s, zeta, lambda, neighbour elements."""
+    shape = (function.zeta, function.lambda_) if function.angular else (0.0, 0.0)
+    indices = sorted(elements.index(e) for e in function.neighbors)
+    return (N2P2_CODES[function.kind], function.rc, function.eta, function.rs, *shape, *indices)
 
 
 def _cutoff(settings) -> tuple[str, float]:

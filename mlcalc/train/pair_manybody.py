@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from ase import Atoms
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mlcalc.graph import Graph, species_lookup
 from mlcalc.models.pair_manybody import PairManyBody

@@ -65,8 +65,8 @@ class Committee(Model):
     :class:`EnsembleCalculator` uses it.
     """
 
-    per_structure_outputs = COMMITTEE_STRUCTURE_OUTPUTS
     per_atom_outputs = ("energies_std", "forces_std", "novelty", "novelty_score")
+    per_structure_outputs = COMMITTEE_STRUCTURE_OUTPUTS
 
     def __init__(self, members: Sequence[Model], batched: bool | str = "auto") -> None:
         members = [member.eval() for member in members]

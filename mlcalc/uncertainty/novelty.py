@@ -117,7 +117,7 @@ def store_ranges(path: str | os.PathLike, structures: Sequence[Atoms], neighbor_
     lookup = species_lookup(model.species)
     dtype = next(model.buffers()).dtype
     graphs = (
-        Graph.from_atoms([atoms], lookup, model.cutoff, neighbor_backend=neighbor_list, dtype=dtype)
+        Graph.from_atoms([atoms], lookup, model.cutoff, neighbor_list=neighbor_list, dtype=dtype)
         for atoms in structures
     )
     fit_ranges(model, graphs)
@@ -196,7 +196,7 @@ class NoveltyDetector:
 
     def __call__(self, structures: Sequence[Atoms]) -> list[dict[str, object]]:
         structures = list(structures)
-        graph = Graph.from_atoms(structures, self._lookup, self.model.cutoff, neighbor_backend=self.neighbor_list)
+        graph = Graph.from_atoms(structures, self._lookup, self.model.cutoff, neighbor_list=self.neighbor_list)
         flags = novelty(self.model, graph)
         sizes = [len(atoms) for atoms in structures]
         parts = {key: torch.split(value, sizes) for key, value in flags.items()}

@@ -48,7 +48,7 @@ def fingerprints(model: Model, structures: Sequence[Atoms], neighbor_list: str =
     """Per structure, mean and standard deviation of its atoms' features, ``[M, 2F]``."""
     dtype = next(iter(model.buffers()), torch.zeros((), dtype=torch.float64)).dtype
     graph = Graph.from_atoms(
-        structures, species_lookup(model.species), model.cutoff, neighbor_backend=neighbor_list, dtype=dtype
+        structures, species_lookup(model.species), model.cutoff, neighbor_list=neighbor_list, dtype=dtype
     )
     features = atom_features(model, graph).double()
     counts = graph.n_atoms.to(features.dtype)[:, None]

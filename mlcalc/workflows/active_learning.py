@@ -56,11 +56,11 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.md.langevin import Langevin
 from ase.units import fs
-from tqdm.auto import tqdm
 
 from mlcalc.uncertainty.committee import EnsembleCalculator
 from mlcalc.uncertainty.selection import fingerprints, select
 from mlcalc.uncertainty.training import train_committee
+from mlcalc.workflows.progress import progress_bar
 
 try:  # ASE >= 3.29
     from ase.md.velocitydistribution import thermalize_momenta
@@ -150,7 +150,7 @@ def label(structures: Sequence[Atoms], reference: Calculator) -> tuple[list[Atom
     """Copies of ``structures`` carrying the reference energy, forces (and stress when periodic
     in 3D); structures the reference fails on are left out and counted."""
     labelled, failed = [], 0
-    for atoms in tqdm(structures, desc="labelling", leave=False):
+    for atoms in progress_bar(iterable=structures, desc="labelling", leave=False):
         atoms = atoms.copy()
         atoms.calc = reference
         try:

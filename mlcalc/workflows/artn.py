@@ -38,9 +38,9 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.geometry import find_mic
 from ase.io import read, write
-from tqdm.auto import tqdm
 
 from mlcalc.workflows.batch import calculator_for, evaluate_all
+from mlcalc.workflows.progress import progress_bar
 from mlcalc.workflows.relax import relax
 
 #: A^2/eV, steepest-descent step ``dx = DESCENT_STEP F_perp`` of the activation's perpendicular relaxation
@@ -407,7 +407,7 @@ def artn_events(
     current.calc = calculator
     current_energy = current.get_potential_energy()
     candidates = np.arange(len(atoms)) if push_atoms is None else np.asarray(push_atoms, dtype=int)
-    with tqdm(total=n_events, initial=len(rows), desc="ARTn events", disable=not progress) as bar:
+    with progress_bar(enabled=progress, total=n_events, initial=len(rows), desc="ARTn events") as bar:
         for index in range(len(rows), n_events):
             rng = np.random.default_rng((seed, index))
             centre = int(rng.choice(candidates))

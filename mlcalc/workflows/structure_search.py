@@ -44,9 +44,9 @@ from ase.filters import FrechetCellFilter
 from ase.io import read, write
 from ase.neighborlist import neighbor_list
 from ase.units import GPa
-from tqdm.auto import tqdm
 
 from mlcalc.workflows.batch import BatchedImages, can_batch
+from mlcalc.workflows.progress import progress_bar
 from mlcalc.workflows.relax import OPTIMIZERS
 
 #: Volume per atom drawn in these multiples of the covalent-sphere volume by default.
@@ -308,7 +308,7 @@ def structure_search(
     output.mkdir(parents=True, exist_ok=True)
     path = output / "structures.extxyz"
     done = read(path, index=":") if path.exists() and path.stat().st_size else []
-    with tqdm(total=n_trials, initial=len(done), desc="structure search", disable=not progress) as bar:
+    with progress_bar(enabled=progress, total=n_trials, initial=len(done), desc="structure search") as bar:
         for start in range(len(done), n_trials, batch_size):
             trials = list(range(start, min(start + batch_size, n_trials)))
             cells = [

@@ -14,7 +14,7 @@ from ase.build import bulk
 from mlcalc.cli import main
 from mlcalc.descriptors import SymmetryFunction
 from mlcalc.descriptors.generator import generate_symmetry_functions, shortest_distances
-from mlcalc.descriptors.report import descriptor_report
+from mlcalc.workflows.descriptor_report import descriptor_report
 from tests.uncertainty.models import emt_copper
 
 

@@ -8,7 +8,6 @@ import torch
 
 import mlcalc
 from mlcalc.calculator import MLCalculator
-from mlcalc.models.base import Model
 from mlcalc.models.behler_parrinello import BehlerParrinello
 from tests.uncertainty.models import allegro, bp, copper
 
@@ -81,37 +80,24 @@ def test_model_files_species_order_and_batches(tmp_path):
     assert batch[1]["member_energy"].shape == (3,)
 
 
-def test_members_with_different_buffers_are_stacked():
-    models = [bp(0), bp(1)]
-    models[1].statistics("Cu")[1].fill_(2e3)  # different scaling statistics: stacked, not shared
-    atoms = copper()
-    reference = _members_results(models, atoms)
-    atoms.calc = mlcalc.EnsembleCalculator(models, batched=True, device="cpu")
-    forces = atoms.get_forces()
-    np.testing.assert_allclose(forces, np.mean([m["forces"] for m in reference], axis=0), atol=1e-12)
+class HostCheckedBP(BehlerParrinello):
+    """A BP whose forward reads a tensor on the host, which ``vmap`` cannot map."""
 
-
-class Gated(Model):
-    """A pair sum whose forward branches in Python on a weight: vmap cannot map it."""
-
-    kind = ""
-
-    def __init__(self, weight: float) -> None:
-        super().__init__(["Cu"], 3.0)
-        self.weight = torch.nn.Parameter(torch.tensor(weight, dtype=torch.float64))
-
-    def config(self) -> dict:
-        return {}
+    kind = "test_host_checked_bp"
 
     def forward(self, graph):
-        r = graph.edge_vectors().norm(dim=1)
-        scale = self.weight if bool(self.weight > 0) else -self.weight
-        pair = scale * torch.exp(-r)
-        return pair.new_zeros(len(graph.positions)).index_add(0, graph.edge_index[0], pair)
+        output = super().forward(graph)
+        if bool(torch.isnan(output["energies"]).any()):
+            raise ValueError("NaN energy")
+        return output
 
 
 def test_members_that_vmap_cannot_map_fall_back():
-    models = [Gated(0.5), Gated(0.7)]
+    models = []
+    for seed in (0, 1):
+        model = HostCheckedBP(**bp(seed).config())
+        model.load_state_dict(bp(seed).state_dict())
+        models.append(model)
     atoms = copper()
     reference = _members_results(models, atoms)
     atoms.calc = mlcalc.EnsembleCalculator(models, batched=True, device="cpu")

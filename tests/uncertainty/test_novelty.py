@@ -43,7 +43,9 @@ def test_behler_parrinello_statistics_serve_and_match_its_extrapolation_count():
     model.fit_scaling(_graph(model, training))
     graph = _graph(model, [copper(), _squeezed()])
     flags = novelty(model, graph)  # no stored ranges: the scaling statistics are the training range
-    counts = model(graph)["extrapolations"]
+    output = model(graph)
+    counts = output["extrapolations"]
+    assert any("extrapolation" in message for message in model.diagnose(graph, output))
     per_structure = torch.zeros(2, dtype=torch.long).index_add(0, graph.batch, flags["novelty"])
     assert per_structure.tolist() == counts.tolist() and counts[1] > 0
 
