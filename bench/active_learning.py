@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--stop", type=float, default=0.25, help="stop a trajectory at this force spread (eV/A)")
     parser.add_argument("--per-iteration", type=int, default=10)
     parser.add_argument("--final-steps", type=int, default=1000)
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--decay", action="store_true", help="lr x 0.1^(epoch/epochs) within each training")
     parser.add_argument("--generated", action="store_true", help="generated symmetry functions (cutoff only)")
     parser.add_argument("--test-frames", type=int, default=15, help="test frames per temperature")
     parser.add_argument("--test-every", type=int, default=20, help="MD steps between test frames")
@@ -122,6 +124,7 @@ def main() -> None:
         ase.io.write(out / "initial_input.extxyz", initial_structures(args.reference, 20, seed=0))
         test = md_test_set(args.reference, reference, seed=100, frames=args.test_frames, every=args.test_every)
         ase.io.write(out / "test.extxyz", test)
+    schedule = {"scheduler": {"name": "exponential", "decay_epochs": args.epochs}} if args.decay else {}
     config = {
         "directory": str(out / "campaign"),
         "iterations": args.iterations,
@@ -129,7 +132,7 @@ def main() -> None:
         "test": str(out / "test.extxyz"),
         "train": {
             "model": model_section(element, cutoff, args.generated),
-            "training": {"epochs": args.epochs, "batch_size": 4, "optimizer": {"lr": 5e-3}},
+            "training": {"epochs": args.epochs, "batch_size": 4, "optimizer": {"lr": args.lr}, **schedule},
             "output": {"plots": False},
         },
         "committee": {"members": args.members, "fine_tune": True},

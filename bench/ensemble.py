@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from ase.build import bulk
 
-from mlcalc import BehlerParrinelloCalculator, EnsembleCalculator, MLCalculator
+from mlcalc import EnsembleCalculator, MLCalculator, load_calculator
 from mlcalc.models.allegro import Allegro
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ K = 4
 
 
 def bp_members() -> list:
-    model = BehlerParrinelloCalculator.from_n2p2(
+    model = load_calculator(
         SHARED / "data/mlearn/Li/nnp", length_unit="bohr", energy_unit="hartree", device="cpu"
     ).model
     members = []

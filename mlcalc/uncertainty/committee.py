@@ -180,8 +180,8 @@ class MemberGroup(torch.nn.Module):
         return self.mappable and not getattr(self, "vmap_failed", False)
 
     def _give_up_mapping(self, error: RuntimeError) -> None:
-        """vmap refuses data-dependent Python control flow on a per-member tensor (e.g. a warning
-        that reads stacked buffers): fall back to one member at a time, once and for all."""
+        """vmap refuses data-dependent Python control flow on a per-member tensor (e.g. a Python
+        branch on a weight): fall back to one member at a time, once and for all."""
         if "vmap" not in str(error):
             raise error
         self.vmap_failed = True
