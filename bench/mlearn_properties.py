@@ -7,7 +7,7 @@ and DFT columns where they are known (Cu), and with the DFT lattice constant of 
 ground-state cell stored in the mlearn data where that is present. Writes
 bench/results/mlearn_properties.md.
 
-    MLCALC_SHARED=/work/shared python bench/mlearn_properties.py --elements Cu
+    MLCALC_SHARED=../shared python bench/mlearn_properties.py --elements Cu
 """
 
 from __future__ import annotations

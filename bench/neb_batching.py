@@ -4,7 +4,7 @@ Runs a fixed number of climbing-image NEB steps for a vacancy hop in the 3x3x3 C
 supercell (107 atoms per image) both ways, checks the bands agree, and writes
 bench/results/neb_batching.md.
 
-    MLCALC_SHARED=/work/shared python bench/neb_batching.py
+    MLCALC_SHARED=../shared python bench/neb_batching.py
 """
 
 from __future__ import annotations

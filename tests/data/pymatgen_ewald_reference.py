@@ -1,10 +1,10 @@
 """Reference Coulomb energies and forces from pymatgen's EwaldSummation (writes pymatgen_ewald.json).
 
 pymatgen is not an mlcalc dependency; run this in an environment that has it, e.g.
-``python3 -m venv --system-site-packages /work/peers/pymatgen && /work/peers/pymatgen/bin/pip install pymatgen``
+``python3 -m venv --system-site-packages <peers>/pymatgen && <peers>/pymatgen/bin/pip install pymatgen``
 then, from the repository root::
 
-    PYTHONPATH=$PWD /work/peers/pymatgen/bin/python tests/data/pymatgen_ewald_reference.py
+    PYTHONPATH=$PWD <peers>/pymatgen/bin/python tests/data/pymatgen_ewald_reference.py
 
 The structure is ``tests/long_range/helpers.random_triclinic(seed=7)`` (8 ions, random
 neutral charges, skewed cell); the numbers are read by tests/long_range/test_pymatgen.py.
