@@ -73,7 +73,7 @@ class InversePowerSums(torch.nn.Module):
     def forward(self, graph: Graph, channels: torch.Tensor) -> torch.Tensor:
         """``[N, P, C]`` lattice-sum potentials of the channel charges ``[N, C]``."""
         if not bool(graph.pbc.all()):
-            raise ValueError("inverse-power lattice sums need fully periodic structures")
+            raise ValueError("inverse-power lattice sums need fully periodic structures (pbc True along a, b and c)")
         vectors = graph.edge_vectors()
         distances = vectors.norm(dim=1)
         edge_structure = graph.batch[graph.edge_index[0]]

@@ -30,6 +30,7 @@ from mlcalc.graph import Graph, species_lookup
 from mlcalc.models import Allegro, BehlerParrinello, Buckingham, CoulombBuckingham, EwaldNNP, LennardJones, Morse
 from mlcalc.models.ani import ANI
 from mlcalc.models.base import Model
+from mlcalc.models.pair_manybody import PairManyBody
 from mlcalc.models.scale_shift import ScaleShift
 
 
@@ -42,6 +43,8 @@ class Family:
     spacing: float
     #: False for models that refuse structures periodic in some directions only (Ewald sums).
     mixed_pbc: bool = True
+    #: False for models that refuse non-periodic structures (lattice sums without a vacuum form).
+    clusters: bool = True
     #: False for models torch.export cannot trace yet (data-dependent Python branches; the suite
     #: marks the test xfail, strict: it fails once the model exports, so flip the flag then).
     exportable: bool = True
@@ -160,3 +163,17 @@ def _ani() -> Family:
     model = ANI(["C", "O"], aev, layers, codes, members=2, self_energies={"C": -1.0, "O": -2.0}, energy_scale=0.5)
     # the angular sums block centres by their neighbour counts: data-dependent shapes
     return Family(model, ("C", "O"), spacing=1.4, exportable=False)
+
+
+@family("pair_manybody")
+def _pair_manybody() -> Family:
+    torch.manual_seed(0)
+    model = PairManyBody(["Ar", "Kr"], powers=(4, 6, 9, 12), cutoff=5.0, hidden=(6,), manybody_cutoff=4.0)
+    with torch.no_grad():
+        symmetric = torch.rand(4, 2, 2, dtype=torch.float64)
+        model.coefficients.copy_(
+            (symmetric + symmetric.transpose(1, 2)) * torch.tensor([-5.0, -20.0, 50.0, 400.0])[:, None, None]
+        )
+        model.e0.copy_(torch.tensor([-0.1, -0.2], dtype=torch.float64))
+    # its lattice sums need all three directions periodic; its per-structure loops do not export
+    return Family(model, ("Ar", "Kr"), spacing=3.0, mixed_pbc=False, clusters=False, exportable=False)
