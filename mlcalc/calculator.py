@@ -184,7 +184,9 @@ class MLCalculator(Calculator):
             raise ValueError(f"positions of atoms {bad} are NaN or infinite")
         if not np.isfinite(atoms.cell.array).all():
             raise ValueError(f"the cell {atoms.cell.array.tolist()} holds NaN or infinite values")
-        unknown = sorted({chemical_symbols[z] for z in atoms.numbers if self._species_index[z] < 0})
+        unknown = sorted(
+            {chemical_symbols[z] for z in np.unique(atoms.numbers[self._species_index[atoms.numbers] < 0])}
+        )
         if unknown:
             raise ValueError(
                 f"the model does not know element(s) {', '.join(unknown)}; "
