@@ -87,6 +87,8 @@ class Graph:
         shorter range than the neighbour list); differentiable like the original."""
         vectors = self.edge_vectors()
         keep = vectors.detach().norm(dim=1) < cutoff
+        if bool(keep.all()):
+            return self
         kept = None if self.vectors is None else vectors[keep]
         return dataclasses.replace(self, edge_index=self.edge_index[:, keep], shifts=self.shifts[keep], vectors=kept)
 
