@@ -75,6 +75,12 @@ def reject_unknown(owner: str, given: dict[str, Any], valid: Sequence[str]) -> N
         )
 
 
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``options`` cut into the calculator's (:data:`OPTIONS`, and the deprecated ``neighbor_backend``) and the rest."""
+    calculator = {key: value for key, value in options.items() if key in (*OPTIONS, "neighbor_backend")}
+    return calculator, {key: value for key, value in options.items() if key not in calculator}
+
+
 class MLCalculator(Calculator):
     """ASE calculator for any mlcalc model.
 

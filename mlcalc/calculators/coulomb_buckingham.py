@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mlcalc.calculator import OPTIONS
+from mlcalc.calculator import split_options
 from mlcalc.calculators.family import FamilyCalculator
 from mlcalc.models.coulomb_buckingham import CoulombBuckingham
 
@@ -24,7 +24,7 @@ class CoulombBuckinghamCalculator(FamilyCalculator):
     model_types = (CoulombBuckingham,)
 
     def __init__(self, model: CoulombBuckingham | str | os.PathLike | None = None, **options: Any) -> None:
-        calculator_options, model_options = _split(options)
+        calculator_options, model_options = split_options(options)
         if model is None:
             model = CoulombBuckingham(**model_options)
         elif model_options:
@@ -35,13 +35,8 @@ class CoulombBuckinghamCalculator(FamilyCalculator):
     def preset(cls, name: str, **options: Any) -> CoulombBuckinghamCalculator:
         """Calculator for a preset (see :data:`PRESETS`); model ``options`` override its settings,
         calculator options (``device``, ``dtype``, ``neighbor_list``, ``label``, ...) are passed on."""
-        calculator_options, model_options = _split(options)
+        calculator_options, model_options = split_options(options)
         return cls(CoulombBuckingham.preset(name, **model_options), **calculator_options)
-
-
-def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    calculator = {key: value for key, value in options.items() if key in (*OPTIONS, "neighbor_backend")}
-    return calculator, {key: value for key, value in options.items() if key not in calculator}
 
 
 __all__ = ["CoulombBuckinghamCalculator"]

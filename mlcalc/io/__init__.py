@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlcalc.calculator import OPTIONS, MLCalculator, reject_unknown, set_model_opener
+from mlcalc.calculator import OPTIONS, MLCalculator, reject_unknown, set_model_opener, split_options
 from mlcalc.calculators import calculator_class
 from mlcalc.io.model_file import ModelFileError, ModelNotFoundError, load_model, read_payload, save
 from mlcalc.io.n2p2 import read_n2p2
@@ -69,8 +69,8 @@ def load_calculator(path: str | os.PathLike, **options: Any) -> MLCalculator:
     ``dtype``, ``neighbor_list``, ``skin``, ``label``, ``directory``). Unknown ones are a
     ``TypeError`` naming them and listing the valid ones.
     """
-    calculator_options = {key: value for key, value in options.items() if key in (*OPTIONS, "neighbor_backend")}
-    model = open_model(path, **{key: value for key, value in options.items() if key not in calculator_options})
+    calculator_options, format_options = split_options(options)
+    model = open_model(path, **format_options)
     return calculator_class(model)(model, **calculator_options)
 
 
