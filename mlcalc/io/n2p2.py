@@ -71,7 +71,7 @@ def read_n2p2(
     directory = Path(directory)
     energy = _unit(energy_unit, ENERGY_UNITS, "energy")
     settings = read_settings(directory / "input.nn")
-    kwargs = read_architecture(directory, length_unit, energy_unit)
+    kwargs = _architecture_kwargs(directory, settings, _unit(length_unit, LENGTH_UNITS, "length"))
     elements = kwargs["species"]
     mean_energy, conv_energy, _ = _normalization(settings)
     counts = {e: len(kwargs["symmetry_functions"][e]) for e in elements}
@@ -103,7 +103,11 @@ def read_architecture(
     directory = Path(directory)
     length = _unit(length_unit, LENGTH_UNITS, "length")
     _unit(energy_unit, ENERGY_UNITS, "energy")
-    settings = read_settings(directory / "input.nn")
+    return _architecture_kwargs(directory, read_settings(directory / "input.nn"), length)
+
+
+def _architecture_kwargs(directory: Path, settings: dict[str, list[str]], length: float) -> dict:
+    """:func:`read_architecture` from input.nn's parsed ``settings``; ``length``: the files' unit in Angstrom."""
     elements = sorted(_one(settings, "elements").split(), key=lambda e: atomic_numbers[e])
     if int(_one(settings, "number_of_elements")) != len(elements):
         raise N2P2FormatError(f"{directory}/input.nn: number_of_elements does not match the elements line")
