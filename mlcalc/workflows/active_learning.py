@@ -363,19 +363,19 @@ def explore_md(
     known = calc.model.min_distance
     closest = options["min_distance_factor"] * known if known else MIN_DISTANCE
     frames = []
-    for step in range(1, options["steps"] + 1):
-        with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it
-            warnings.filterwarnings("ignore", message=".*closer than any pair the model has seen")
-            warnings.filterwarnings("ignore", message="Behler-Parrinello extrapolation")
+    with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it
+        warnings.filterwarnings("ignore", message=".*closer than any pair the model has seen")
+        warnings.filterwarnings("ignore", message="Behler-Parrinello extrapolation")
+        for step in range(1, options["steps"] + 1):
             dynamics.run(1)
-        spread = float(calc.results["max_forces_std"])
-        too_close = len(atoms) > 1 and _shortest_distance(atoms, closest) < closest
-        if spread > options["stop_force_std"] or too_close or step % options["interval"] == 0:
-            frame = atoms.copy()
-            frame.info.update(max_forces_std=spread, md_temperature=float(temperature), md_step=step)
-            frames.append(frame)
-        if spread > options["stop_force_std"] or too_close:
-            return frames, step, True
+            spread = float(calc.results["max_forces_std"])
+            too_close = len(atoms) > 1 and _shortest_distance(atoms, closest) < closest
+            if spread > options["stop_force_std"] or too_close or step % options["interval"] == 0:
+                frame = atoms.copy()
+                frame.info.update(max_forces_std=spread, md_temperature=float(temperature), md_step=step)
+                frames.append(frame)
+            if spread > options["stop_force_std"] or too_close:
+                return frames, step, True
     return frames, options["steps"], False
 
 

@@ -91,10 +91,10 @@ def report_functions(
     from mlcalc.descriptors.generator import default_symmetry_functions
     from mlcalc.io import load_calculator
     from mlcalc.io.mlearn import read_mlearn
+    from mlcalc.train.data import _is_mlearn
 
     path = Path(data)
-    is_mlearn = path.suffix.lower() == ".json" and path.read_text()[:256].lstrip().startswith("[")
-    structures = read_mlearn(path) if is_mlearn else ase.io.read(path, ":")
+    structures = read_mlearn(path) if _is_mlearn(path) else ase.io.read(path, ":")
     model = Path(model)
     if model.suffix.lower() in (".yaml", ".yml"):
         section = yaml.safe_load(model.read_text())["model"]

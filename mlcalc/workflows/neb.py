@@ -18,7 +18,7 @@ from ase.geometry import find_mic
 from ase.mep import NEB
 
 from mlcalc.workflows.batch import BatchedImages, can_batch
-from mlcalc.workflows.progress import follow_optimizer, progress_bar
+from mlcalc.workflows.progress import run_optimizer
 from mlcalc.workflows.relax import OPTIMIZERS
 
 
@@ -121,10 +121,8 @@ def neb(
         for image in images:
             image.calc = calculator
     dynamics = OPTIMIZERS[optimizer](band, logfile=logfile, trajectory=trajectory)
-    with progress_bar(enabled=progress, desc=f"NEB ({n_images} interior images)", unit=" step") as bar:
-        if progress:
-            follow_optimizer(dynamics, bar, fmax)
-        converged = bool(dynamics.run(fmax=fmax, steps=steps))
+    desc = f"NEB ({n_images} interior images)"
+    converged = run_optimizer(dynamics, fmax=fmax, steps=steps, progress=progress, desc=desc)
     energies = np.array([image.get_potential_energy() for image in images])
     return NEBResult(
         images,

@@ -45,3 +45,11 @@ def follow_optimizer(optimizer: Optimizer, bar, fmax: float) -> None:
         bar.update(optimizer.nsteps - bar.n)
 
     optimizer.attach(update, interval=1)
+
+
+def run_optimizer(optimizer: Optimizer, *, fmax: float, steps: int, progress: bool, desc: str) -> bool:
+    """Run ``optimizer`` to ``fmax`` (eV/A) in at most ``steps`` steps, followed by a bar if ``progress``; converged?"""
+    with progress_bar(enabled=progress, desc=desc, unit=" step") as bar:
+        if progress:
+            follow_optimizer(optimizer, bar, fmax)
+        return bool(optimizer.run(fmax=fmax, steps=steps))

@@ -18,7 +18,7 @@ from ase.optimize import BFGS, FIRE, LBFGS
 from ase.units import GPa
 
 from mlcalc.workflows.batch import calculator_for
-from mlcalc.workflows.progress import follow_optimizer, progress_bar
+from mlcalc.workflows.progress import run_optimizer
 
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
 
@@ -74,9 +74,7 @@ def relax(
         raise ValueError("cell relaxation needs a fully periodic structure (pbc=True)")
     target = FrechetCellFilter(atoms, hydrostatic_strain=hydrostatic, scalar_pressure=pressure * GPa) if cell else atoms
     dynamics = OPTIMIZERS[optimizer](target, logfile=logfile, trajectory=trajectory)
-    with progress_bar(enabled=progress, desc="relax cell and atoms" if cell else "relax atoms", unit=" step") as bar:
-        if progress:
-            follow_optimizer(dynamics, bar, fmax)
-        converged = bool(dynamics.run(fmax=fmax, steps=steps))
+    desc = "relax cell and atoms" if cell else "relax atoms"
+    converged = run_optimizer(dynamics, fmax=fmax, steps=steps, progress=progress, desc=desc)
     largest = float(np.sqrt((target.get_forces() ** 2).sum(axis=1)).max())
     return RelaxResult(atoms, atoms.get_potential_energy(), largest, dynamics.get_number_of_steps(), converged)
