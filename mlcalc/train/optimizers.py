@@ -275,7 +275,6 @@ class KalmanFilter(Strategy):
     def plan(self, samples: Sequence[Sample], generator: torch.Generator, errors: Callable[[], list]) -> list[Update]:
         per_sample = errors()
         energy = [float(r["energy"][0]) for r in per_sample]  # per atom
-        n_atoms = [len(s.graph.positions) for s in samples]
         forces = [(s, c) for s, r in enumerate(per_sample) if "forces" in r for c in range(len(r["forces"]))]
         force_values = [float(per_sample[s]["forces"][c]) for s, c in forces]
         self.rmse = {
@@ -295,7 +294,6 @@ class KalmanFilter(Strategy):
                 order = torch.randperm(len(items), generator=generator).tolist()
             self.candidates[quantity] = [items[k] for k in order]
             self.position[quantity] = 0
-        self.n_atoms = n_atoms
         self.per_epoch = max(1, counts["energy"] + counts["forces"])
         kinds = ["energy"] * counts["energy"] + ["forces"] * counts["forces"]
         return [Update(quantity=kinds[k]) for k in torch.randperm(len(kinds), generator=generator).tolist()]
