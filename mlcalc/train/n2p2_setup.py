@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from mlcalc.io.n2p2 import ENERGY_UNITS, LENGTH_UNITS, N2P2FormatError, read_architecture, read_settings
+from mlcalc.io.n2p2 import ENERGY_UNITS, LENGTH_UNITS, N2P2FormatError, _unit, read_architecture, read_settings
 from mlcalc.models.behler_parrinello import BehlerParrinello
 from mlcalc.train.optimizers import SELECTIONS
 
@@ -57,8 +57,7 @@ def training_defaults(section: Mapping[str, Any]) -> dict[str, Any]:
     """The training options ``input.nn`` sets, in mlcalc's configuration layout."""
     settings = read_settings(Path(section["n2p2"]) / "input.nn")
     length_unit, energy_unit = _units(section)
-    length = LENGTH_UNITS[length_unit.lower()] if isinstance(length_unit, str) else float(length_unit)
-    energy = ENERGY_UNITS[energy_unit.lower()] if isinstance(energy_unit, str) else float(energy_unit)
+    length, energy = _unit(length_unit, LENGTH_UNITS, "length"), _unit(energy_unit, ENERGY_UNITS, "energy")
     training: dict[str, Any] = {
         "ema_decay": None,
         "scheduler": {"name": "none"},

@@ -234,17 +234,17 @@ class KalmanFilter(Strategy):
             raise ValueError("the Kalman filter runs in one process; do not start it under torchrun")
         sizes = [p.numel() for p in parameters]
         offsets = [0, *torch.cumsum(torch.tensor(sizes), 0).tolist()]
+        like = parameters[0].detach()
         if self.settings["decoupled"]:
             if not groups:
                 raise ValueError("the element-decoupled Kalman filter needs a model with weights per element")
             self.blocks = {
-                e: torch.cat([torch.arange(offsets[i], offsets[i + 1]) for i in members])
+                e: torch.cat([torch.arange(offsets[i], offsets[i + 1], device=like.device) for i in members])
                 for e, members in groups.items()
             }
         else:
-            self.blocks = {"": torch.arange(offsets[-1])}
+            self.blocks = {"": torch.arange(offsets[-1], device=like.device)}
         self._check_memory(parameters[0])
-        like = parameters[0].detach()
         self.P = {
             e: torch.eye(len(b), dtype=like.dtype, device=like.device) / float(self.settings["epsilon"])
             for e, b in self.blocks.items()
@@ -275,7 +275,6 @@ class KalmanFilter(Strategy):
     def plan(self, samples: Sequence[Sample], generator: torch.Generator, errors: Callable[[], list]) -> list[Update]:
         per_sample = errors()
         energy = [float(r["energy"][0]) for r in per_sample]  # per atom
-        n_atoms = [len(s.graph.positions) for s in samples]
         forces = [(s, c) for s, r in enumerate(per_sample) if "forces" in r for c in range(len(r["forces"]))]
         force_values = [float(per_sample[s]["forces"][c]) for s, c in forces]
         self.rmse = {
@@ -295,7 +294,6 @@ class KalmanFilter(Strategy):
                 order = torch.randperm(len(items), generator=generator).tolist()
             self.candidates[quantity] = [items[k] for k in order]
             self.position[quantity] = 0
-        self.n_atoms = n_atoms
         self.per_epoch = max(1, counts["energy"] + counts["forces"])
         kinds = ["energy"] * counts["energy"] + ["forces"] * counts["forces"]
         return [Update(quantity=kinds[k]) for k in torch.randperm(len(kinds), generator=generator).tolist()]
@@ -350,14 +348,14 @@ class KalmanFilter(Strategy):
             share = shares.get(element, 1.0)
             if share == 0.0:
                 continue
-            h = jacobian.index_select(0, block.to(jacobian.device))
+            h = jacobian.index_select(0, block)
             P = self.P[element]
             x = P @ h
             a = float(h @ x) + 1.0 / self.eta
             gain = x / a
             P.addr_(gain, x, alpha=-1.0)
             P.diagonal().add_(self.q)
-            step.index_add_(0, block.to(jacobian.device), gain * (error * share))
+            step.index_add_(0, block, gain * (error * share))
         if self.q > q_min:
             self.q = max(self.q * math.exp(-float(self.settings["qtau"]) / self.per_epoch), q_min)
         self.updates += 1

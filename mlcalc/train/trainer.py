@@ -272,7 +272,8 @@ class Trainer:
             return
         if not usable:
             raise ValueError("training.descriptor_cache.enabled is true, but the model does not read descriptors")
-        graphs = [sample.graph for split in ("train", "validation") for sample in self.samples[split]]
+        samples = [sample for split in ("train", "validation") for sample in self.samples[split]]
+        graphs = [sample.graph for sample in samples]
         budget = int(options["memory"] or DEFAULT_BUDGET)
         caches = cache_descriptors(descriptor, graphs, budget, progress=self._show_progress())
         if caches is None:
@@ -283,7 +284,6 @@ class Trainer:
             )
             self.statistics["descriptor_cache"] = None
             return
-        samples = [sample for split in ("train", "validation") for sample in self.samples[split]]
         for sample, cache in zip(samples, caches, strict=True):
             sample.descriptors = cache
         size, atoms = sum(c.bytes for c in caches), sum(len(g.positions) for g in graphs)
