@@ -57,6 +57,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.md.langevin import Langevin
 from ase.units import fs
 
+from mlcalc.descriptors.generator import shortest_distances
 from mlcalc.uncertainty.committee import EnsembleCalculator
 from mlcalc.uncertainty.selection import fingerprints, select
 from mlcalc.uncertainty.training import train_committee
@@ -330,7 +331,7 @@ class ActiveLearning:
             "final_md_steps": ran,
             "final_md_stable": not stopped and ran == options["steps"],
             "final_md_max_forces_std": max(float(a.info["max_forces_std"]) for a in frames),
-            "final_md_shortest_distance": min(_shortest_distance(a, 3.0) for a in frames),
+            "final_md_shortest_distance": _shortest_distance(frames, 3.0),
             "final_md_force_rmse": float(np.sqrt(np.mean(errors**2))),
         }
         path.write_text(json.dumps(result, indent=2))
@@ -369,7 +370,7 @@ def explore_md(
         for step in range(1, options["steps"] + 1):
             dynamics.run(1)
             spread = float(calc.results["max_forces_std"])
-            too_close = len(atoms) > 1 and _shortest_distance(atoms, closest) < closest
+            too_close = len(atoms) > 1 and _shortest_distance([atoms], closest) < closest
             if spread > options["stop_force_std"] or too_close or step % options["interval"] == 0:
                 frame = atoms.copy()
                 frame.info.update(max_forces_std=spread, md_temperature=float(temperature), md_step=step)
@@ -393,13 +394,6 @@ def _write(path: Path, structures: Sequence[Atoms]) -> None:
         ase.io.write(path, list(structures), format="extxyz")
     else:
         path.write_text("")
-
-
-def _shortest_distance(atoms: Atoms, within: float) -> float:
-    from ase.neighborlist import neighbor_list
-
-    distances = neighbor_list("d", atoms, within)
-    return float(distances.min()) if len(distances) else np.inf
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -460,3 +454,8 @@ def _plot_uncertainty(error: np.ndarray, spread: np.ndarray, path: Path) -> None
 
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def _shortest_distance(structures: Sequence[Atoms], within: float) -> float:
+    """The shortest pair distance (A) within ``within`` over ``structures``; inf if there is none."""
+    return min(shortest_distances(structures, within).values(), default=np.inf)
