@@ -152,7 +152,7 @@ class AEV(torch.nn.Module):
         centre, order = torch.sort(edge_index[0, keep], stable=True)
         keep = keep[order]
         if len(keep) >= 2:
-            a, b = _slot_pairs(neighbor_table(centre, n_atoms), len(keep))
+            a, b = slot_pairs(neighbor_table(centre, n_atoms), len(keep))
             if len(a):
                 ea, eb = keep[a], keep[b]
                 terms = self._angular_terms(vectors[ea], vectors[eb], r[ea], r[eb])
@@ -179,12 +179,12 @@ def _tensor(values: Sequence[float]) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64)
 
 
-def _slot_pairs(table: torch.Tensor, n_edges: int) -> tuple[torch.Tensor, torch.Tensor]:
+def slot_pairs(table: torch.Tensor, n_edges: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All unordered pairs ``(a, b)`` of filled slots of each row of a neighbour table (``n_edges`` marks
-    an empty slot), as edge indices."""
+    an empty slot), as edge indices (TorchScript-compatible)."""
     width = table.shape[1]
-    first, second = torch.triu_indices(width, width, offset=1, device=table.device)
-    a, b = table[:, first].reshape(-1), table[:, second].reshape(-1)
+    pairs = torch.triu_indices(width, width, offset=1, device=table.device)
+    a, b = table[:, pairs[0]].reshape(-1), table[:, pairs[1]].reshape(-1)
     filled = b < n_edges  # slots fill from the left, so an empty first slot implies an empty second
     return a[filled], b[filled]
 
