@@ -97,12 +97,10 @@ class PairManyBody(Model):
         self.coefficients = torch.nn.Parameter(torch.zeros(len(self.powers), n, n, dtype=torch.float64))
         self.descriptors = SymmetryFunctions(self.species, {e: self._functions() for e in self.species})
         n_inputs = self.descriptors.n_functions + 2
-        widths = [n_inputs, *self.hidden, 1]
+        widths = [n_inputs, *self.hidden, 1] if self.hidden else [n_inputs]  # no hidden layer: no network
         self.layers = torch.nn.ModuleList(
             torch.nn.Linear(a, b, dtype=torch.float64) for a, b in zip(widths[:-1], widths[1:], strict=True)
         )
-        if not self.hidden:
-            self.layers = torch.nn.ModuleList()
         self.register_buffer("input_mean", torch.zeros(n_inputs, dtype=torch.float64))
         self.register_buffer("input_scale", torch.ones(n_inputs, dtype=torch.float64))
 
