@@ -142,9 +142,12 @@ class PairManyBody(Model):
 
     def pair_energies(self, graph: Graph) -> torch.Tensor:
         """Per-atom ``E0 + E_2body`` share, ``[N]``."""
-        symmetric = 0.5 * (self.coefficients + self.coefficients.transpose(1, 2))
-        a = symmetric[:, graph.species, :].transpose(0, 1)  # [N, K, S]
+        a = self._symmetric_coefficients()[:, graph.species, :].transpose(0, 1)  # [N, K, S]
         return self.e0[graph.species] + 0.5 * (a * self.pair_potentials(graph)).sum(dim=(1, 2))
+
+    def _symmetric_coefficients(self) -> torch.Tensor:
+        """``A^k_ab`` ``[K, S, S]``, symmetrised (the fit and the energy use ``(A_ab + A_ba) / 2``)."""
+        return 0.5 * (self.coefficients + self.coefficients.transpose(1, 2))
 
     def linear_features(self, graph: Graph) -> torch.Tensor:
         """``[B, n_linear]``: the energy of each structure is ``linear_features @ linear_parameters()``
@@ -164,7 +167,7 @@ class PairManyBody(Model):
         """``E0`` and the independent ``A^k_ab`` (``a <= b``) in the column order of :meth:`linear_features`."""
         n = len(self.species)
         upper = torch.triu_indices(n, n)
-        symmetric = 0.5 * (self.coefficients + self.coefficients.transpose(1, 2))
+        symmetric = self._symmetric_coefficients()
         return torch.cat([self.e0, symmetric[:, upper[0], upper[1]].flatten()]).detach()
 
     def set_linear_parameters(self, values: torch.Tensor) -> None:
