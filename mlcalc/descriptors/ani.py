@@ -36,12 +36,12 @@ AEV is differentiable in positions and cell (forces and stress from autograd).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
+from mlcalc.descriptors.cutoff_functions import evaluate_cutoff
 from mlcalc.descriptors.symmetry_functions import neighbor_table
 
 #: NeuroChem's ``.params`` keys of the AEV (list-valued ones in square brackets).
@@ -137,7 +137,8 @@ class AEV(torch.nn.Module):
         p = self.params
         keep = torch.nonzero(r < p.Rcr).squeeze(1)
         r, centre, neighbor = r[keep], edge_index[0, keep], edge_index[1, keep]
-        terms = 0.25 * torch.exp(-self.eta_r * (r[:, None] - self.shift_r) ** 2) * _cosine_cutoff(r, p.Rcr)[:, None]
+        cutoff = evaluate_cutoff(r, p.Rcr, "cos", 0.0)
+        terms = 0.25 * torch.exp(-self.eta_r * (r[:, None] - self.shift_r) ** 2) * cutoff[:, None]
         slots = centre * len(p.elements) + channels[neighbor]
         out = terms.new_zeros((n_atoms * len(p.elements), p.radial_length)).index_add(0, slots, terms)
         return out.view(n_atoms, -1)
@@ -151,7 +152,7 @@ class AEV(torch.nn.Module):
         centre, order = torch.sort(edge_index[0, keep], stable=True)
         keep = keep[order]
         if len(keep) >= 2:
-            a, b = _slot_pairs(neighbor_table(centre, n_atoms), len(keep))
+            a, b = slot_pairs(neighbor_table(centre, n_atoms), len(keep))
             if len(a):
                 ea, eb = keep[a], keep[b]
                 terms = self._angular_terms(vectors[ea], vectors[eb], r[ea], r[eb])
@@ -169,7 +170,8 @@ class AEV(torch.nn.Module):
         angle = ((1.0 + cos[:, None] * torch.cos(shift_z) + sin[:, None] * torch.sin(shift_z)) / 2.0) ** self.zeta
         mean = (r_j + r_k)[:, None] / 2.0
         radial = torch.exp(-self.eta_a * (mean - self.shift_a) ** 2)
-        cutoffs = _cosine_cutoff(r_j, self.params.Rca) * _cosine_cutoff(r_k, self.params.Rca)
+        rc = self.params.Rca
+        cutoffs = evaluate_cutoff(r_j, rc, "cos", 0.0) * evaluate_cutoff(r_k, rc, "cos", 0.0)
         return 2.0 * angle * radial * cutoffs[:, None]
 
 
@@ -177,16 +179,12 @@ def _tensor(values: Sequence[float]) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64)
 
 
-def _cosine_cutoff(r: torch.Tensor, rc: float) -> torch.Tensor:
-    return torch.where(r < rc, 0.5 * torch.cos(r * (math.pi / rc)) + 0.5, torch.zeros_like(r))
-
-
-def _slot_pairs(table: torch.Tensor, n_edges: int) -> tuple[torch.Tensor, torch.Tensor]:
+def slot_pairs(table: torch.Tensor, n_edges: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All unordered pairs ``(a, b)`` of filled slots of each row of a neighbour table (``n_edges`` marks
-    an empty slot), as edge indices."""
+    an empty slot), as edge indices (TorchScript-compatible)."""
     width = table.shape[1]
-    first, second = torch.triu_indices(width, width, offset=1, device=table.device)
-    a, b = table[:, first].reshape(-1), table[:, second].reshape(-1)
+    pairs = torch.triu_indices(width, width, offset=1, device=table.device)
+    a, b = table[:, pairs[0]].reshape(-1), table[:, pairs[1]].reshape(-1)
     filled = b < n_edges  # slots fill from the left, so an empty first slot implies an empty second
     return a[filled], b[filled]
 

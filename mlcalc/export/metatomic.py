@@ -20,6 +20,7 @@ goes to LAMMPS's own kspace through :mod:`mlcalc.export.lammps`.
 Requires the optional ``metatomic`` extra (``pip install mlcalc[metatomic]``).
 """
 
+import copy
 import os
 from pathlib import Path
 from typing import Dict, List, Optional  # noqa: UP035 (metatomic checks typing's names)
@@ -68,7 +69,8 @@ def atomistic_model(model: Model, dtype: str = "float64") -> AtomisticModel:
             f"species: a metatomic model declares its atomic types, and this {model.kind!r} model treats every "
             "element alike; wrap it in mlcalc.models.ScaleShift(model, species=[...]) to name them"
         )
-    core = energy_core(model.to(DTYPES[dtype]).eval())
+    # on a copy: .to() and .eval() act in place and would round the caller's float64 model to float32
+    core = energy_core(copy.deepcopy(model).to(DTYPES[dtype]).eval())
     types = [atomic_numbers[symbol] for symbol in model.species]
     module = MetatomicEnergy(core, types, model.cutoff).eval()
     capabilities = ModelCapabilities(

@@ -97,12 +97,10 @@ class PairManyBody(Model):
         self.coefficients = torch.nn.Parameter(torch.zeros(len(self.powers), n, n, dtype=torch.float64))
         self.descriptors = SymmetryFunctions(self.species, {e: self._functions() for e in self.species})
         n_inputs = self.descriptors.n_functions + 2
-        widths = [n_inputs, *self.hidden, 1]
+        widths = [n_inputs, *self.hidden, 1] if self.hidden else [n_inputs]  # no hidden layer: no network
         self.layers = torch.nn.ModuleList(
             torch.nn.Linear(a, b, dtype=torch.float64) for a, b in zip(widths[:-1], widths[1:], strict=True)
         )
-        if not self.hidden:
-            self.layers = torch.nn.ModuleList()
         self.register_buffer("input_mean", torch.zeros(n_inputs, dtype=torch.float64))
         self.register_buffer("input_scale", torch.ones(n_inputs, dtype=torch.float64))
 
@@ -144,9 +142,12 @@ class PairManyBody(Model):
 
     def pair_energies(self, graph: Graph) -> torch.Tensor:
         """Per-atom ``E0 + E_2body`` share, ``[N]``."""
-        symmetric = 0.5 * (self.coefficients + self.coefficients.transpose(1, 2))
-        a = symmetric[:, graph.species, :].transpose(0, 1)  # [N, K, S]
+        a = self._symmetric_coefficients()[:, graph.species, :].transpose(0, 1)  # [N, K, S]
         return self.e0[graph.species] + 0.5 * (a * self.pair_potentials(graph)).sum(dim=(1, 2))
+
+    def _symmetric_coefficients(self) -> torch.Tensor:
+        """``A^k_ab`` ``[K, S, S]``, symmetrised (the fit and the energy use ``(A_ab + A_ba) / 2``)."""
+        return 0.5 * (self.coefficients + self.coefficients.transpose(1, 2))
 
     def linear_features(self, graph: Graph) -> torch.Tensor:
         """``[B, n_linear]``: the energy of each structure is ``linear_features @ linear_parameters()``
@@ -166,7 +167,7 @@ class PairManyBody(Model):
         """``E0`` and the independent ``A^k_ab`` (``a <= b``) in the column order of :meth:`linear_features`."""
         n = len(self.species)
         upper = torch.triu_indices(n, n)
-        symmetric = 0.5 * (self.coefficients + self.coefficients.transpose(1, 2))
+        symmetric = self._symmetric_coefficients()
         return torch.cat([self.e0, symmetric[:, upper[0], upper[1]].flatten()]).detach()
 
     def set_linear_parameters(self, values: torch.Tensor) -> None:

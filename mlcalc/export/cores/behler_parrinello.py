@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from mlcalc.descriptors.ani import slot_pairs
 from mlcalc.descriptors.cutoff_functions import evaluate_cutoff
 from mlcalc.descriptors.symmetry_functions import SymmetryFunction, neighbor_table
 from mlcalc.models.behler_parrinello import BehlerParrinello
@@ -159,7 +160,8 @@ class BehlerParrinelloCore(torch.nn.Module):
         keep = torch.nonzero(r < self.angular_cutoff).squeeze(1)
         owner, order = torch.sort(centre[keep], stable=True)
         keep = keep[order]
-        a, b, owner = _triplets(owner, n_atoms)
+        a, b = slot_pairs(neighbor_table(owner, n_atoms), owner.shape[0])
+        owner = owner[a]
         a, b = keep[a], keep[b]
         ra, rb = r[a], r[b]
         dot = (vectors[a] * vectors[b]).sum(dim=1)
@@ -182,15 +184,3 @@ class BehlerParrinelloCore(torch.nn.Module):
             term = torch.where((low == pair[0]) & (high == pair[1]), term, torch.zeros_like(term))
             columns.append(r.new_zeros(n_atoms).index_add(0, owner, term))
         return columns
-
-
-def _triplets(owner: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For edges sorted by centre ``owner``: every pair of edges ``a < b`` of one centre, and that centre."""
-    table = neighbor_table(owner, n_atoms)
-    width = table.shape[1]
-    pairs = torch.triu_indices(width, width, offset=1, device=owner.device)
-    first, second = pairs[0], pairs[1]
-    a, b = table[:, first].reshape(-1), table[:, second].reshape(-1)
-    centres = torch.arange(n_atoms, device=owner.device).repeat_interleave(first.shape[0])
-    valid = torch.nonzero(b < owner.shape[0]).squeeze(1)
-    return a[valid], b[valid], centres[valid]
