@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 
@@ -100,6 +101,15 @@ def test_float32_export_is_close(tmp_path):
     theirs = _results(atoms, metatomic_ase.MetatomicCalculator(str(path), device="cpu"))
     np.testing.assert_allclose(theirs["forces"], ours["forces"], atol=1e-4)
     assert abs(theirs["energy"] - ours["energy"]) < 1e-4
+
+
+def test_export_leaves_the_callers_model_as_it_was(tmp_path):
+    model = make_model().double().train()
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    export(model, tmp_path / "bp32.pt", dtype="float32")
+    assert model.training
+    for name, tensor in model.state_dict().items():
+        assert tensor.dtype == before[name].dtype and torch.equal(tensor, before[name]), name
 
 
 def test_selected_atoms_give_their_share(tmp_path):
