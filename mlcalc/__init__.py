@@ -59,6 +59,8 @@ if TYPE_CHECKING:  # what static tools and IDEs see
 def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'mlcalc' has no attribute {name!r}")
+    if name.endswith("Calculator"):
+        importlib.import_module("mlcalc.io")  # installs the opener that lets calculators take a path
     value = getattr(importlib.import_module(_PUBLIC[name]), name)
     globals()[name] = value
     return value

@@ -60,6 +60,35 @@ def evaluate_cutoff(r: torch.Tensor, rc: float, kind: str, alpha: float) -> torc
     return torch.where(inside, value, torch.zeros_like(r))
 
 
+def cutoff_slope(r: torch.Tensor, rc: float, kind: str = "cos", alpha: float = 0.0) -> torch.Tensor:
+    """``d f_c / dr`` elementwise (what autograd gives through :func:`evaluate_cutoff`); zero for ``r >= rc``.
+
+    With ``x`` as above, ``d/dx`` of the polynomials is ``6x(x - 1)``, ``-30x^2(x - 1)^2``,
+    ``140x^3(x - 1)^3``, ``-630x^4(x - 1)^4``; of ``cos``, ``-pi/2 sin(pi x)``; of ``exp``,
+    ``-2x f / (1 - x^2)^2``; and ``tanh^3(1 - r/r_c)`` has ``-3 t^2 (1 - t^2) / r_c``.
+    """
+    inside = r < rc
+    if kind == "hard":
+        return torch.zeros_like(r)
+    if kind in ("tanhu", "tanh"):
+        t = torch.tanh(1.0 - r.clamp(max=rc) / rc)
+        pre = ((math.e + 1 / math.e) / (math.e - 1 / math.e)) ** 3 if kind == "tanh" else 1.0
+        return torch.where(inside, (-3.0 * pre / rc) * t * t * (1.0 - t * t), torch.zeros_like(r))
+    if kind == "cos" and alpha == 0.0:
+        return torch.where(inside, (-0.5 * math.pi / rc) * torch.sin(r * (math.pi / rc)), torch.zeros_like(r))
+    inner = alpha * rc
+    x = ((r - inner) / (rc - inner)).clamp(min=0.0, max=0.999 if kind == "exp" else 1.0)
+    if kind == "cos":
+        slope = -0.5 * math.pi * torch.sin(math.pi * x)
+    elif kind == "exp":
+        slope = -2.0 * x / (1.0 - x * x) ** 2 * _core(x, kind)
+    else:
+        order = N2P2_CUTOFF_CODES.index(kind) - 4  # poly1 ... poly4
+        factor = (6.0, -30.0, 140.0, -630.0)[order - 1]
+        slope = factor * (x * (x - 1.0)) ** order
+    return torch.where((r > inner) & inside, slope / (rc - inner), torch.zeros_like(r))
+
+
 def _core(x: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "cos":
         return 0.5 * (torch.cos(math.pi * x) + 1.0)

@@ -20,26 +20,34 @@ the edges are sorted by centre into a padded neighbour table ``[N, M]`` (empty s
 to a dummy edge whose radial factor is zero), and every centre gets the same ``M(M-1)/2``
 slot pairs ``a < b``. Per-edge factors (``exp(-eta (r - r_s)^2) f_c(r)``) are computed once
 and gathered per triplet, and the sum over a centre's triplets of ``radial x angular`` is a
-batched matrix product, so no ``[triplets, functions]`` tensor is ever formed. Large
-systems are processed in blocks of centres under activation checkpointing, so memory stays
-bounded (tens of thousands of atoms) while forces and stress still come from autograd.
+batched matrix product, so no ``[triplets, functions]`` tensor is ever formed. Per-triplet
+rows are laid out ``[centres, k, slots]`` so that every product and sum runs over contiguous
+memory. Centres are processed in blocks of about ``BLOCK_SLOTS`` triplets; beyond
+``TRIPLET_CHUNK`` the blocks run under activation checkpointing, so memory stays bounded (tens
+of thousands of atoms). Forces and stress still come from autograd in ``mlcalc.evaluate``, but
+the triplet sums carry their backward pass written out (:class:`_TripletSums`, checked against
+autograd in ``tests/descriptors``): about a third less time per MD step than autograd through
+the triplet graph (``bench/results/md.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from mlcalc.descriptors.cutoff_functions import CUTOFF_TYPES, cutoff_function
+from mlcalc.descriptors.cutoff_functions import CUTOFF_TYPES, cutoff_function, cutoff_slope
 
 RADIAL = ("G1", "G2", "G3")
 ANGULAR = ("G4", "G5")
-#: Triplet slots handled in one piece; beyond this they are chunked (and checkpointed under autograd).
+#: Triplet slots kept for the backward pass; beyond this the blocks are checkpointed (recomputed there).
 TRIPLET_CHUNK = 1 << 22
+#: Triplet slots per block: few blocks cost less Python, small ones less memory traffic (measured on
+#: bench/md.py: 32k-slot blocks beat 1M-slot ones, whose megabyte temporaries page-fault every step).
+BLOCK_SLOTS = 1 << 15
 #: Groups of centres (by neighbour count) padded separately.
 BLOCKS = 4
 
@@ -186,27 +194,28 @@ class SymmetryFunctions(torch.nn.Module):
         centre, order = torch.sort(edge_index[0, keep], stable=True)
         keep = keep[order]
         r = r.index_select(0, keep)
-        # per edge: vector, length and the per-group radial factors, gathered for both sides of each triplet;
-        # a last dummy edge (length 1, factors 0) fills the empty slots of the neighbour table
-        vectors = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])])
+        # per edge, one column each: vector [3, E], length [E] and the per-group radial factors [G, E],
+        # gathered for both sides of each triplet; a last dummy edge (length 1, factors 0) fills the
+        # empty slots of the neighbour table
+        vectors = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])]).T.contiguous()
         factors = self._edge_factors(r)
-        factors = torch.cat([factors, factors.new_zeros((1, factors.shape[1]))])
+        factors = torch.cat([factors, factors.new_zeros((factors.shape[0], 1))], dim=1)
         r = torch.cat([r, r.new_ones(1)])
         neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
         counts = torch.bincount(centre, minlength=n_atoms)
         if len(centre) == 0 or int(counts.max()) < 2:
-            return vectors.new_zeros((n_atoms, len(self.angular)))
+            return r.new_zeros((n_atoms, len(self.angular)))
         # centres sorted by neighbour count, so that each block pads only to its own widest centre
         order = torch.argsort(counts, stable=True)
         table, counts = neighbor_table(centre, n_atoms).index_select(0, order), counts[order]
-        blocks = _blocks(counts.tolist(), TRIPLET_CHUNK)
-        use_checkpoint = torch.is_grad_enabled() and len(blocks) > BLOCKS
+        blocks = _blocks(counts.tolist(), min(TRIPLET_CHUNK, BLOCK_SLOTS))
+        slots = sum((stop - start) * width * (width - 1) // 2 for start, stop, width in blocks)
+        use_checkpoint = torch.is_grad_enabled() and slots > TRIPLET_CHUNK
         parts = []
         for start, stop, width in blocks:
             first, second = torch.triu_indices(width, width, offset=1, device=table.device)
             block = table[start:stop, :width]
-            a, b = block[:, first].reshape(-1), block[:, second].reshape(-1)
-            args = (vectors, r, factors, neighbor_species, a, b, stop - start)
+            args = (vectors, r, factors, neighbor_species, *_slot_index(block[:, first], block[:, second], factors))
             parts.append(
                 checkpoint(self._triplet_sum, *args, use_reentrant=False)
                 if use_checkpoint
@@ -218,11 +227,11 @@ class SymmetryFunctions(torch.nn.Module):
         return sums[:, group_index * len(self._shapes) + shape_index] * norm
 
     def _edge_factors(self, r: torch.Tensor) -> torch.Tensor:
-        """``exp(-eta (r - r_s)^2) f_c(r)`` per edge and angular group, ``[E, n_groups]``."""
+        """``exp(-eta (r - r_s)^2) f_c(r)`` per angular group and edge, ``[n_groups, E]``."""
         columns = []
         for (_, rc, kind, alpha, eta, rs, _), _members in self._pair_groups:
             columns.append(torch.exp(-eta * (r - rs) ** 2) * cutoff_function(r, rc, kind, alpha))
-        return torch.stack(columns, dim=1)
+        return torch.stack(columns)
 
     def _triplet_sum(
         self,
@@ -230,62 +239,113 @@ class SymmetryFunctions(torch.nn.Module):
         r: torch.Tensor,
         factors: torch.Tensor,
         neighbor_species: torch.Tensor,
-        a: torch.Tensor,
-        b: torch.Tensor,
-        n_centres: int,
+        *index: torch.Tensor,
     ) -> torch.Tensor:
-        """Per centre, ``sum_t radial[t, group] * shape[t, (lambda, zeta)]``, ``[n_centres, n_groups * n_shapes]``.
+        """Per centre, ``sum_p radial[c, group, p] * shape[c, (lambda, zeta), p]``, ``[n_centres, G * S]``.
 
-        ``a``, ``b`` hold the same number of triplet slots for each of the ``n_centres``
-        centres, so the sum over a centre's triplets is one batched matrix product.
+        The triplets' edges ``a``, ``b`` ``[n_centres, P]`` (:func:`_slot_index`) hold the same number
+        of slots ``p`` for each centre, so the sum over a centre's triplets is one batched matrix
+        product. Under autograd this is :class:`_TripletSums`, whose backward pass is written out.
         """
-        ra, rb = r.index_select(0, a), r.index_select(0, b)
-        dot = (vectors.index_select(0, a) * vectors.index_select(0, b)).sum(dim=1)
-        radial = factors.index_select(0, a) * factors.index_select(0, b)
-        if any(key[0] == "G4" for key, _ in self._pair_groups):
-            radial = radial * self._jk_factors((ra * ra + rb * rb - 2.0 * dot).clamp(min=1e-12).sqrt())
-        if len(self.species) > 1:
-            radial = radial * self._pair_mask(neighbor_species[a], neighbor_species[b]).to(radial.dtype)
-        shapes = self._angular_shapes(dot / (ra * rb))
-        radial = radial.view(n_centres, -1, radial.shape[1])
-        shapes = shapes.view(n_centres, -1, shapes.shape[1])
-        return torch.bmm(radial.transpose(1, 2), shapes).reshape(n_centres, -1)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (vectors, r, factors)):
+            return _TripletSums.apply(self, vectors, r, factors, neighbor_species, *index)
+        terms = self._triplet_terms(vectors, r, factors, neighbor_species, *index)
+        return _per_centre(terms.radial, terms.shapes)
 
-    def _jk_factors(self, rjk: torch.Tensor) -> torch.Tensor:
-        """``exp(-eta (r_jk - r_s)^2) f_c(r_jk)`` per triplet and group (1 for the wide G5 groups)."""
-        keys = [key for key, _ in self._pair_groups]
-        narrow = [key[0] == "G4" for key in keys]
-        eta = rjk.new_tensor([key[4] if n else 0.0 for key, n in zip(keys, narrow, strict=True)])
-        rs = rjk.new_tensor([key[5] for key in keys])
-        factors = torch.exp(-eta * (rjk[:, None] - rs) ** 2)
-        cutoffs = {key[1:4] for key, n in zip(keys, narrow, strict=True) if n}
-        values = {cut: cutoff_function(rjk, *cut) for cut in cutoffs}
-        if len(cutoffs) == 1 and all(narrow):
-            return factors * values[next(iter(cutoffs))][:, None]
-        ones = torch.ones_like(rjk)
-        columns = [values[key[1:4]] if n else ones for key, n in zip(keys, narrow, strict=True)]
-        return factors * torch.stack(columns, dim=1)
+    def _triplet_terms(
+        self,
+        vectors: torch.Tensor,
+        r: torch.Tensor,
+        factors: torch.Tensor,
+        neighbor_species: torch.Tensor,
+        *index: torch.Tensor,
+    ) -> _Terms:
+        """The factors of each triplet's terms from the edge columns ``vectors [3, E]``, ``r [E]``,
+        ``factors [G, E]``: rows ``[n_centres, k, P]`` and per-triplet values ``[n_centres, P]``."""
+        a, b, vector_a, vector_b, factor_a, factor_b = index
+        ra, rb = r.index_select(0, a.reshape(-1)).view_as(a), r.index_select(0, b.reshape(-1)).view_as(b)
+        dot = (_gather(vectors, vector_a) * _gather(vectors, vector_b)).sum(dim=1)
+        radial = _gather(factors, factor_a) * _gather(factors, factor_b)
+        rjk = gauss = jk = mask = None
+        if any(key[0] == "G4" for key, _ in self._pair_groups):
+            rjk = (ra * ra + rb * rb - 2.0 * dot).clamp(min=1e-12).sqrt()
+            gauss, jk = self._jk_factors(rjk)
+            radial = radial * jk
+        if len(self.species) > 1:
+            mask = self._pair_mask(neighbor_species[a], neighbor_species[b]).to(radial.dtype)
+            radial = radial * mask
+        cos = dot / (ra * rb)
+        return _Terms(radial, self._angular_shapes(cos), ra, rb, cos, rjk, gauss, jk, mask)
+
+    def _jk_factors(self, rjk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The third side's factors per group, ``[n_centres, n_groups, P]`` each: ``exp(-eta (r_jk - r_s)^2)``
+        and that times ``f_c(r_jk)`` (both 1 for the wide G5 groups)."""
+        gauss, jk = [], []
+        cutoffs = {key[1:4]: None for key, _ in self._pair_groups if key[0] == "G4"}
+        cutoffs = {key: cutoff_function(rjk, *key) for key in cutoffs}
+        for key, _members in self._pair_groups:
+            kind, rc, cutoff, alpha, eta, rs = key[:6]
+            if kind != "G4":
+                gauss.append(torch.ones_like(rjk))
+                jk.append(gauss[-1])
+                continue
+            gauss.append(torch.exp(-eta * (rjk - rs).square()))
+            jk.append(gauss[-1] * cutoffs[rc, cutoff, alpha])
+        return torch.stack(gauss, dim=1), torch.stack(jk, dim=1)
+
+    def _jk_slope_sum(
+        self, rjk: torch.Tensor, gauss: torch.Tensor, jk: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """``sum_g weights[:, g] d jk[:, g] / d r_jk`` with ``d (G f_c) / dr = G f_c' - 2 eta (r - r_s) G f_c``
+        for the Gaussian ``G``, ``[n_centres, P]``."""
+        slopes = {key[1:4]: None for key, _ in self._pair_groups if key[0] == "G4"}
+        slopes = {key: cutoff_slope(rjk, *key) for key in slopes}
+        total = torch.zeros_like(rjk)
+        for g, (key, _members) in enumerate(self._pair_groups):
+            if key[0] == "G4":
+                eta, rs = key[4], key[5]
+                total = total + weights[:, g] * (gauss[:, g] * slopes[key[1:4]] - (2.0 * eta) * (rjk - rs) * jk[:, g])
+        return total
 
     def _angular_shapes(self, cos: torch.Tensor) -> torch.Tensor:
-        """``(1 + lambda cos)^zeta`` for every (lambda, zeta), zero where the base is not positive.
-
-        The factor ``2^(1-zeta)`` is applied to the per-atom sums instead (see :meth:`_angular`).
+        """``(1 + lambda cos)^zeta`` for every (lambda, zeta), ``[n_centres, n_shapes, P]``, zero where the base is
+        not positive. The factor ``2^(1-zeta)`` is applied to the per-atom sums instead (see :meth:`_angular`).
         """
-        columns = []
+        rows = []
         for lambda_ in sorted({lam for lam, _ in self._shapes}):
-            base = (1.0 + lambda_ * cos).clamp(min=0.0)
-            powers = _Powers(base)
-            columns += [powers(zeta) for lam, zeta in self._shapes if lam == lambda_]
-        return torch.stack(columns, dim=1)
+            powers = _Powers((1.0 + lambda_ * cos).clamp(min=0.0))
+            rows += [powers(zeta) for lam, zeta in self._shapes if lam == lambda_]
+        return torch.stack(rows, dim=1)
+
+    def _radial_and_cos_gradients(
+        self, weights: torch.Tensor, radial: torch.Tensor, shapes: torch.Tensor, cos: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``dL/dradial [n, G, P]`` and ``dL/dcos [n, P]`` from ``W = dL/dsums [n, G, S]``, in one batched product.
+
+        ``dL/dcos = sum_{g, s} W[c, g, s] radial[c, g, p] lambda zeta (1 + lambda cos)^(zeta - 1)``, and for a
+        positive base ``b`` that is ``sum_lambda (sum_{g, s of lambda} lambda zeta W radial b^zeta) / b``
+        (``b^zeta`` are the forward pass's ``shapes``); a base that is not positive contributes 0.
+        """
+        lambdas = sorted({lam for lam, _ in self._shapes})
+        scale = weights.new_tensor([[lam * zeta * (lam == one) for lam, zeta in self._shapes] for one in lambdas])
+        products = torch.bmm(torch.cat([weights, *(weights * row for row in scale)], dim=1), shapes)
+        n_groups = radial.shape[1]
+        d_cos = torch.zeros_like(cos)
+        for i, lambda_ in enumerate(lambdas):
+            base = 1.0 + lambda_ * cos
+            numerator = (radial * products[:, (i + 1) * n_groups : (i + 2) * n_groups]).sum(dim=1)
+            d_cos = d_cos + torch.where(base > 0, numerator / base, 0.0)
+        return products[:, :n_groups], d_cos
 
     def _pair_mask(self, species_j: torch.Tensor, species_k: torch.Tensor) -> torch.Tensor:
+        """``[n_centres, n_groups, P]``: whether a triplet's two neighbour elements are the group's."""
         n = len(self.species)
         key = torch.minimum(species_j, species_k) * n + torch.maximum(species_j, species_k)
         wanted = []
         for group_key, _ in self._pair_groups:
             p, q = sorted(self.species.index(e) for e in group_key[-1])
             wanted.append(p * n + q)
-        return key[:, None] == key.new_tensor(wanted)
+        return key[:, None, :] == key.new_tensor(wanted)[None, :, None]
 
     def _angular_indices(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """For each angular function, its radial group and its angular shape."""
@@ -295,14 +355,123 @@ class SymmetryFunctions(torch.nn.Module):
         return torch.tensor(group_index, device=device), torch.tensor(shape_index, device=device)
 
 
+class _Terms(NamedTuple):
+    """Per triplet: its terms' factors and what their derivatives need (:meth:`SymmetryFunctions._triplet_terms`).
+
+    Rows are ``[n_centres, k, P]``, single values ``[n_centres, P]`` (``P`` triplet slots per centre)."""
+
+    radial: torch.Tensor  # [n, G, P]: f(r_a) f(r_b) (times the r_jk factor, times the element-pair mask)
+    shapes: torch.Tensor  # [n, S, P]: (1 + lambda cos)^zeta
+    ra: torch.Tensor
+    rb: torch.Tensor
+    cos: torch.Tensor
+    rjk: torch.Tensor | None  # only with G4 (narrow) groups
+    gauss: torch.Tensor | None  # [n, G, P]: exp(-eta (r_jk - r_s)^2), 1 for G5 groups
+    jk: torch.Tensor | None  # [n, G, P]: that times f_c(r_jk)
+    mask: torch.Tensor | None  # [n, G, P]: 1 where the triplet's neighbour elements are the group's
+
+
+def _per_centre(radial: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+    """``sum_p radial[c, g, p] shapes[c, s, p]``, ``[n_centres, G * S]``."""
+    return torch.bmm(radial, shapes.transpose(1, 2)).reshape(len(radial), -1)
+
+
+class _TripletSums(torch.autograd.Function):
+    """:func:`_per_centre` of :meth:`SymmetryFunctions._triplet_terms` with the backward pass written out.
+
+    With ``W[c, g, s] = dL/dsum[c, g, s]`` and a triplet ``t`` of centre ``c`` (edges ``a``, ``b``,
+    ``u = r_a . r_b``, ``cos = u / (r_a r_b)``, ``r_jk^2 = r_a^2 + r_b^2 - 2u``):
+
+    - ``dL/dradial[g, t] = sum_s W[c, g, s] shapes[s, t]`` and ``dL/dcos`` (a batched matrix product,
+      :meth:`SymmetryFunctions._radial_and_cos_gradients`);
+    - the edge factors ``F`` get ``dL/dradial * F_b * jk * mask`` on edge ``a`` (and the mirror on ``b``);
+    - ``dL/dr_jk = sum_g dL/dradial * F_a F_b mask * d jk / dr_jk``;
+    - then through ``u``, ``r_a``, ``r_b`` onto the edge vectors and lengths.
+
+    Per-edge quantities (``F(r)``, ``r = |r_e|``) are left to autograd. When the backward pass itself
+    is differentiated (``create_graph``, force training), it differentiates the plain formula instead.
+    """
+
+    @staticmethod
+    def forward(ctx, descriptor, vectors, r, factors, neighbor_species, *index):
+        terms = descriptor._triplet_terms(vectors, r, factors, neighbor_species, *index)
+        ctx.descriptor = descriptor
+        ctx.has_jk, ctx.has_mask = terms.rjk is not None, terms.mask is not None
+        ctx.save_for_backward(vectors, r, factors, neighbor_species, *index, *(t for t in terms if t is not None))
+        return _per_centre(terms.radial, terms.shapes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        vectors, r, factors, neighbor_species, *saved = ctx.saved_tensors
+        index, saved = saved[:6], saved[6:]
+        descriptor = ctx.descriptor
+        if torch.is_grad_enabled():  # create_graph: a backward pass that can be differentiated again
+            with torch.enable_grad():
+                terms = descriptor._triplet_terms(vectors, r, factors, neighbor_species, *index)
+                sums = _per_centre(terms.radial, terms.shapes)
+            gradients = torch.autograd.grad(sums, (vectors, r, factors), grad, create_graph=True, allow_unused=True)
+            return None, *gradients, None, *(None for _ in index)
+        a, b, vector_a, vector_b, factor_a, factor_b = index
+        radial, shapes, ra, rb, cos, *rest = saved
+        rjk, gauss, jk = (rest.pop(0), rest.pop(0), rest.pop(0)) if ctx.has_jk else (None, None, None)
+        mask = rest.pop(0) if ctx.has_mask else None
+        weights = grad.reshape(len(radial), radial.shape[1], shapes.shape[1])  # [n, G, S]
+        d_radial, d_cos = descriptor._radial_and_cos_gradients(weights, radial, shapes, cos)
+        if mask is not None:
+            d_radial = d_radial * mask
+        fa, fb = _gather(factors, factor_a), _gather(factors, factor_b)
+        outer = d_radial if jk is None else d_radial * jk
+        d_factors = _scatter(factors, factor_a, outer * fb) + _scatter(factors, factor_b, outer * fa)
+        d_u, d_ra, d_rb = d_cos / (ra * rb), -d_cos * cos / ra, -d_cos * cos / rb
+        if rjk is not None:
+            d_rjk = descriptor._jk_slope_sum(rjk, gauss, jk, d_radial * fa * fb)
+            d_rjk = torch.where(rjk > 1e-6, d_rjk / rjk, 0.0)  # no slope where r_jk^2 was clamped
+            d_u, d_ra, d_rb = d_u - d_rjk, d_ra + d_rjk * ra, d_rb + d_rjk * rb
+        d_r = torch.zeros_like(r).index_add_(0, a.reshape(-1), d_ra.reshape(-1))
+        d_r = d_r.index_add_(0, b.reshape(-1), d_rb.reshape(-1))
+        d_u = d_u[:, None]
+        d_vectors = _scatter(vectors, vector_a, d_u * _gather(vectors, vector_b))
+        d_vectors = d_vectors + _scatter(vectors, vector_b, d_u * _gather(vectors, vector_a))
+        return None, d_vectors, d_r, d_factors, None, *(None for _ in index)
+
+
+def _slot_index(a: torch.Tensor, b: torch.Tensor, factors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The triplets' edges ``a``, ``b`` ``[n, P]`` and their positions in the flattened edge columns
+    (``vectors [3, E]`` and ``factors [G, E]``, laid out ``[n, k, P]``): the gathers of
+    :meth:`SymmetryFunctions._triplet_terms` and the scatters of the backward pass share them."""
+    n_edges = factors.shape[1]
+
+    def flat(index: torch.Tensor, rows: int) -> torch.Tensor:
+        return index[:, None, :] + n_edges * torch.arange(rows, device=index.device)[None, :, None]
+
+    return a, b, flat(a, 3), flat(b, 3), flat(a, len(factors)), flat(b, len(factors))
+
+
+def _gather(table: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """``table [k, E]`` at the positions ``flat [n, k, P]`` of :func:`_slot_index` (one flat gather is
+    faster than one along dim 1)."""
+    return table.reshape(-1).index_select(0, flat.reshape(-1)).view(flat.shape)
+
+
+def _scatter(table: torch.Tensor, flat: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """The transpose of :func:`_gather`: ``values [n, k, P]`` added into zeros like ``table [k, E]``."""
+    zeros = torch.zeros(table.numel(), dtype=values.dtype, device=values.device)
+    return zeros.index_add_(0, flat.reshape(-1), values.reshape(-1)).view_as(table)
+
+
 def _blocks(counts: list[int], max_slots: int) -> list[tuple[int, int, int]]:
     """Split centres sorted by neighbour count into ``(start, stop, width)`` blocks.
 
-    ``BLOCKS`` quantile groups, each cut further so that no block holds more than
-    ``max_slots`` triplet slots (``rows * width (width - 1) / 2``).
+    ``BLOCKS`` quantile groups (neighbouring ones of the same width merged: one block costs less
+    than several), each cut further so that no block holds more than ``max_slots`` triplet slots
+    (``rows * width (width - 1) / 2``).
     """
     n, blocks = len(counts), []
     bounds = sorted({round(k * n / BLOCKS) for k in range(BLOCKS + 1)})
+    inner = [
+        bound for bound, after in zip(bounds[1:-1], bounds[2:], strict=True) if counts[bound - 1] != counts[after - 1]
+    ]
+    bounds = [bounds[0], *inner, bounds[-1]] if n else bounds
     for low, high in zip(bounds[:-1], bounds[1:], strict=True):
         width = max(counts[high - 1], 2)
         rows = max(1, max_slots // (width * (width - 1) // 2))

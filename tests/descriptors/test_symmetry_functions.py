@@ -184,3 +184,49 @@ def test_round_trip_through_dict_and_units():
     assert SymmetryFunction.from_dict(f.to_dict()) == f
     bohr = f.with_length_unit(0.5)
     assert (bohr.rc, bohr.rs, bohr.eta) == (2.0, 0.25, pytest.approx(0.4))
+
+
+def _plain_triplet_sum(self, vectors, r, factors, neighbor_species, *index):
+    """The triplet sums without their written-out backward pass: autograd through the formula."""
+    terms = self._triplet_terms(vectors, r, factors, neighbor_species, *index)
+    return sf_module._per_centre(terms.radial, terms.shapes)
+
+
+@pytest.mark.parametrize("cutoff", ["cos", "hard", "tanh", "exp", "poly1", "poly4"])
+def test_written_out_backward_matches_autograd(cutoff, monkeypatch):
+    """Forces use the triplet sums' own backward pass; it must equal autograd through the formula
+    (G4 and G5, two elements, r_s != 0, a non-integer zeta), and differentiating it again
+    (force training, ``create_graph``) must too."""
+    descriptor = SymmetryFunctions(SPECIES, _functions(cutoff))
+    index = np.full(120, -1)
+    index[[11, 17]] = [0, 1]
+    graph = Graph.from_atoms([_random_nacl(3)], index, descriptor.cutoff)
+    weights = torch.randn(len(graph.positions), descriptor.n_functions, dtype=torch.float64)
+
+    def gradients():
+        vectors = graph.edge_vectors().detach().requires_grad_(True)
+        loss = (descriptor(vectors, graph.edge_index, graph.species) * weights).sum()
+        (first,) = torch.autograd.grad(loss, vectors, create_graph=True)
+        (second,) = torch.autograd.grad(first.square().sum(), vectors)
+        return first.detach(), second
+
+    written, written_second = gradients()
+    vectors = graph.edge_vectors().detach().requires_grad_(True)
+    (fast,) = torch.autograd.grad((descriptor(vectors, graph.edge_index, graph.species) * weights).sum(), vectors)
+    monkeypatch.setattr(SymmetryFunctions, "_triplet_sum", _plain_triplet_sum)
+    expected, expected_second = gradients()
+    assert fast.abs().max() > 0.1
+    torch.testing.assert_close(fast, expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(written, expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(written_second, expected_second, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cutoff", ["cos", "hard", "tanhu", "tanh", "exp", "poly1", "poly2", "poly3", "poly4"])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_cutoff_slope_is_the_derivative(cutoff, alpha):
+    if alpha and cutoff in ("hard", "tanhu", "tanh"):
+        pytest.skip("no inner cutoff for this kind")
+    r = torch.linspace(0.05, 5.5, 1001, dtype=torch.float64, requires_grad=True)
+    value = cutoff_function(r, 5.0, cutoff, alpha)
+    (expected,) = torch.autograd.grad(value.sum(), r) if value.requires_grad else (torch.zeros_like(r),)
+    torch.testing.assert_close(sf_module.cutoff_slope(r.detach(), 5.0, cutoff, alpha), expected, rtol=1e-9, atol=1e-12)
