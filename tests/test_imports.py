@@ -49,3 +49,16 @@ def test_every_public_name_resolves():
     assert set(mlcalc.__all__) <= set(dir(mlcalc))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         mlcalc.nope  # noqa: B018
+
+
+def test_a_family_calculator_opens_a_path_on_its_own():
+    """``from mlcalc import BehlerParrinelloCalculator`` alone must be able to open files: the opener
+    that ``mlcalc.io`` installs is in place without importing ``mlcalc.io`` by hand."""
+    code = (
+        "import mlcalc, pathlib\n"
+        "path = pathlib.Path(mlcalc.__file__).parent / 'data' / 'cu_nnp'\n"
+        "calc = mlcalc.BehlerParrinelloCalculator.from_n2p2(path, length_unit='bohr', energy_unit='hartree')\n"
+        "print(type(calc.model).__name__)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.split()[-1] == "BehlerParrinello"
