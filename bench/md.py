@@ -5,7 +5,9 @@
 
 Runs NVE velocity Verlet (1 fs, Maxwell-Boltzmann momenta at 300 K) on fcc Cu supercells with
 ``BehlerParrinelloCalculator.from_n2p2(mlcalc/data/cu_nnp, bohr, hartree)`` in float64, after
-two warm-up steps, for about ``--seconds`` per case (at least 3 steps), and prints steps/s.
+two warm-up steps, for about ``--seconds`` per case (at least 3 steps), and prints steps/s and
+the process's CPU time per step (all threads; on a machine shared with other work the CPU time
+is the steadier measure, wall-clock steps/s drift with the load).
 The same script runs on older mlcalc trees (``--skin`` is passed only when the calculator
 takes it), so ``PYTHONPATH=<old tree> python bench/md.py --json before.json`` measures the
 "before"; ``--compare before.json`` adds the ratio column.
@@ -40,17 +42,18 @@ def copper(n_atoms: int):
     return atoms
 
 
-def steps_per_second(n_atoms: int, seconds: float, skin: float) -> float:
+def steps_per_second(n_atoms: int, seconds: float, skin: float) -> tuple[float, float]:
+    """Wall-clock steps per second and CPU milliseconds per step."""
     options = {"skin": skin} if "skin" in inspect.signature(mlcalc.MLCalculator.__init__).parameters else {}
     atoms = copper(n_atoms)
     atoms.calc = BehlerParrinelloCalculator.from_n2p2(CU_NNP, length_unit="bohr", energy_unit="hartree", **options)
     dynamics = VelocityVerlet(atoms, timestep=1.0 * fs)
     dynamics.run(2)  # warm-up: first neighbour list, allocations
-    steps, start = 0, time.perf_counter()
+    steps, start, cpu = 0, time.perf_counter(), time.process_time()
     while steps < 3 or time.perf_counter() - start < seconds:
         dynamics.run(1)
         steps += 1
-    return steps / (time.perf_counter() - start)
+    return steps / (time.perf_counter() - start), 1000 * (time.process_time() - cpu) / steps
 
 
 def main() -> None:
@@ -64,15 +67,21 @@ def main() -> None:
     args = parser.parse_args()
     before = json.loads(args.compare.read_text()) if args.compare else {}
     measured = {}
-    print("| atoms | threads | steps/s | " + ("before | ratio |" if before else ""))
-    print("|---|---|---|" + ("---|---|" if before else ""))
+    header = "| atoms | threads | steps/s | CPU ms/step |"
+    if before:
+        header += " before steps/s | before CPU ms/step | speed-up (steps/s) | speed-up (CPU) |"
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         for n_atoms in args.sizes:
             key = f"{n_atoms}/{threads}"
-            measured[key] = rate = steps_per_second(n_atoms, args.seconds, args.skin)
-            extra = f" {before[key]:.3f} | {rate / before[key]:.2f} |" if key in before else ""
-            print(f"| {n_atoms} | {threads} | {rate:.3f} |{extra}", flush=True)
+            measured[key] = rate, cpu = steps_per_second(n_atoms, args.seconds, args.skin)
+            row = f"| {n_atoms} | {threads} | {rate:.3f} | {cpu:.1f} |"
+            if key in before:
+                old_rate, old_cpu = before[key]
+                row += f" {old_rate:.3f} | {old_cpu:.1f} | {rate / old_rate:.2f} | {old_cpu / cpu:.2f} |"
+            print(row, flush=True)
     if args.json:
         args.json.write_text(json.dumps(measured, indent=1))
 

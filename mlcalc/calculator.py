@@ -215,11 +215,14 @@ class MLCalculator(Calculator):
         with torch.no_grad():
             vectors = graph.edge_vectors()
             distances = vectors.norm(dim=1)
-        keep = distances < self.model.cutoff
+        keep = torch.nonzero(distances < self.model.cutoff).squeeze(1)
         graph = dataclasses.replace(
-            graph, edge_index=graph.edge_index[:, keep], shifts=graph.shifts[keep], vectors=vectors[keep]
+            graph,
+            edge_index=graph.edge_index.index_select(1, keep),
+            shifts=graph.shifts.index_select(0, keep),
+            vectors=vectors.index_select(0, keep),
         )
-        distances = distances[keep]
+        distances = distances.index_select(0, keep)
         if not len(distances):
             return graph
         shortest = float(distances.min())

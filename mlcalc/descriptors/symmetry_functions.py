@@ -143,7 +143,9 @@ class SymmetryFunctions(torch.nn.Module):
         self._columns = {e: [order.index(f) for f in functions.get(e, ())] for e in self.species}
         self.cutoff = max((f.rc for f in distinct), default=0.0)
         self._radial_groups = _group(self.radial, lambda f: (f.rc, f.cutoff, f.alpha))
-        self._pair_groups = _group(self.angular, _angular_group_key)
+        # angular groups sorted by family: groups of one family differ only in eta and elements
+        self._pair_groups = sorted(_group(self.angular, _angular_group_key), key=lambda group: _family(group[0]))
+        self._families = _families([key for key, _ in self._pair_groups])
         self._shapes = sorted({(f.lambda_, f.zeta) for f in self.angular})
 
     @property
@@ -194,11 +196,11 @@ class SymmetryFunctions(torch.nn.Module):
         centre, order = torch.sort(edge_index[0, keep], stable=True)
         keep = keep[order]
         r = r.index_select(0, keep)
-        # per edge, one column each: vector [3, E], length [E] and the per-group radial factors [G, E],
-        # gathered for both sides of each triplet; a last dummy edge (length 1, factors 0) fills the
-        # empty slots of the neighbour table
+        # per edge, one column each: vector [3, E], length [E] and the cutoff function of each family
+        # [F, E], gathered for both sides of each triplet; a last dummy edge (length 1, cutoffs 0) fills
+        # the empty slots of the neighbour table
         vectors = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])]).T.contiguous()
-        factors = self._edge_factors(r)
+        factors = torch.stack([cutoff_function(r, *family.key[1:4]) for family in self._families])
         factors = torch.cat([factors, factors.new_zeros((factors.shape[0], 1))], dim=1)
         r = torch.cat([r, r.new_ones(1)])
         neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
@@ -226,13 +228,6 @@ class SymmetryFunctions(torch.nn.Module):
         norm = r.new_tensor([2.0 ** (1.0 - self._shapes[s][1]) for s in shape_index.tolist()])
         return sums[:, group_index * len(self._shapes) + shape_index] * norm
 
-    def _edge_factors(self, r: torch.Tensor) -> torch.Tensor:
-        """``exp(-eta (r - r_s)^2) f_c(r)`` per angular group and edge, ``[n_groups, E]``."""
-        columns = []
-        for (_, rc, kind, alpha, eta, rs, _), _members in self._pair_groups:
-            columns.append(torch.exp(-eta * (r - rs) ** 2) * cutoff_function(r, rc, kind, alpha))
-        return torch.stack(columns)
-
     def _triplet_sum(
         self,
         vectors: torch.Tensor,
@@ -256,56 +251,49 @@ class SymmetryFunctions(torch.nn.Module):
         self,
         vectors: torch.Tensor,
         r: torch.Tensor,
-        factors: torch.Tensor,
+        cutoffs: torch.Tensor,
         neighbor_species: torch.Tensor,
         *index: torch.Tensor,
     ) -> _Terms:
-        """The factors of each triplet's terms from the edge columns ``vectors [3, E]``, ``r [E]``,
-        ``factors [G, E]``: rows ``[n_centres, k, P]`` and per-triplet values ``[n_centres, P]``."""
-        a, b, vector_a, vector_b, factor_a, factor_b = index
+        """The factors of each triplet's terms from the edge columns ``vectors [3, E]``, ``r [E]`` and
+        ``cutoffs [F, E]`` (``f_c`` of each family): rows ``[n_centres, k, P]``, single values ``[n_centres, P]``.
+
+        For a group of family ``(kind, r_c, f_c, alpha, r_s)`` the radial factor is
+        ``exp(-eta s) f_c(r_a) f_c(r_b) [f_c(r_jk)]`` with ``s = (r_a - r_s)^2 + (r_b - r_s)^2 [+ (r_jk - r_s)^2]``
+        (the brackets for G4), so each group costs one exponential per triplet.
+        """
+        a, b, vector_a, vector_b, cut_a, cut_b = index
         ra, rb = r.index_select(0, a.reshape(-1)).view_as(a), r.index_select(0, b.reshape(-1)).view_as(b)
-        dot = (_gather(vectors, vector_a) * _gather(vectors, vector_b)).sum(dim=1)
-        radial = _gather(factors, factor_a) * _gather(factors, factor_b)
-        rjk = gauss = jk = mask = None
-        if any(key[0] == "G4" for key, _ in self._pair_groups):
+        va, vb = _gather(vectors, vector_a), _gather(vectors, vector_b)
+        dot = (va * vb).sum(dim=1)
+        fa, fb = _gather(cutoffs, cut_a), _gather(cutoffs, cut_b)
+        rjk = fjk = None
+        if any(family.key[0] == "G4" for family in self._families):
             rjk = (ra * ra + rb * rb - 2.0 * dot).clamp(min=1e-12).sqrt()
-            gauss, jk = self._jk_factors(rjk)
-            radial = radial * jk
+            fjk = torch.stack([self._jk_cutoff(rjk, family.key) for family in self._families], dim=1)
+        gauss, radial = [], []
+        for i, family in enumerate(self._families):
+            kind, rs = family.key[0], family.key[4]
+            s = (ra - rs).square() + (rb - rs).square()
+            product = fa[:, i] * fb[:, i]
+            if kind == "G4":
+                s, product = s + (rjk - rs).square(), product * fjk[:, i]
+            gauss.append(torch.exp(family.etas.to(s)[None, :, None] * -s[:, None, :]))
+            radial.append(gauss[-1] * product[:, None, :])
+        gauss, radial = (torch.cat(rows, dim=1) if len(rows) > 1 else rows[0] for rows in (gauss, radial))
+        mask = None
         if len(self.species) > 1:
             mask = self._pair_mask(neighbor_species[a], neighbor_species[b]).to(radial.dtype)
             radial = radial * mask
         cos = dot / (ra * rb)
-        return _Terms(radial, self._angular_shapes(cos), ra, rb, cos, rjk, gauss, jk, mask)
+        return _Terms(radial, self._angular_shapes(cos), ra, rb, va, vb, cos, rjk, gauss, fa, fb, fjk, mask)
 
-    def _jk_factors(self, rjk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The third side's factors per group, ``[n_centres, n_groups, P]`` each: ``exp(-eta (r_jk - r_s)^2)``
-        and that times ``f_c(r_jk)`` (both 1 for the wide G5 groups)."""
-        gauss, jk = [], []
-        cutoffs = {key[1:4]: None for key, _ in self._pair_groups if key[0] == "G4"}
-        cutoffs = {key: cutoff_function(rjk, *key) for key in cutoffs}
-        for key, _members in self._pair_groups:
-            kind, rc, cutoff, alpha, eta, rs = key[:6]
-            if kind != "G4":
-                gauss.append(torch.ones_like(rjk))
-                jk.append(gauss[-1])
-                continue
-            gauss.append(torch.exp(-eta * (rjk - rs).square()))
-            jk.append(gauss[-1] * cutoffs[rc, cutoff, alpha])
-        return torch.stack(gauss, dim=1), torch.stack(jk, dim=1)
-
-    def _jk_slope_sum(
-        self, rjk: torch.Tensor, gauss: torch.Tensor, jk: torch.Tensor, weights: torch.Tensor
-    ) -> torch.Tensor:
-        """``sum_g weights[:, g] d jk[:, g] / d r_jk`` with ``d (G f_c) / dr = G f_c' - 2 eta (r - r_s) G f_c``
-        for the Gaussian ``G``, ``[n_centres, P]``."""
-        slopes = {key[1:4]: None for key, _ in self._pair_groups if key[0] == "G4"}
-        slopes = {key: cutoff_slope(rjk, *key) for key in slopes}
-        total = torch.zeros_like(rjk)
-        for g, (key, _members) in enumerate(self._pair_groups):
-            if key[0] == "G4":
-                eta, rs = key[4], key[5]
-                total = total + weights[:, g] * (gauss[:, g] * slopes[key[1:4]] - (2.0 * eta) * (rjk - rs) * jk[:, g])
-        return total
+    @staticmethod
+    def _jk_cutoff(rjk: torch.Tensor, key: tuple, slope: bool = False) -> torch.Tensor:
+        """``f_c(r_jk)`` (or its slope) of a family: 1 (0) for the wide G5."""
+        if key[0] != "G4":
+            return torch.full_like(rjk, 0.0 if slope else 1.0)
+        return (cutoff_slope if slope else cutoff_function)(rjk, *key[1:4])
 
     def _angular_shapes(self, cos: torch.Tensor) -> torch.Tensor:
         """``(1 + lambda cos)^zeta`` for every (lambda, zeta), ``[n_centres, n_shapes, P]``, zero where the base is
@@ -360,14 +348,18 @@ class _Terms(NamedTuple):
 
     Rows are ``[n_centres, k, P]``, single values ``[n_centres, P]`` (``P`` triplet slots per centre)."""
 
-    radial: torch.Tensor  # [n, G, P]: f(r_a) f(r_b) (times the r_jk factor, times the element-pair mask)
+    radial: torch.Tensor  # [n, G, P]: exp(-eta s) f_c(r_a) f_c(r_b) [f_c(r_jk)] (times the element-pair mask)
     shapes: torch.Tensor  # [n, S, P]: (1 + lambda cos)^zeta
     ra: torch.Tensor
     rb: torch.Tensor
+    va: torch.Tensor  # [n, 3, P]: the edge vectors
+    vb: torch.Tensor
     cos: torch.Tensor
-    rjk: torch.Tensor | None  # only with G4 (narrow) groups
-    gauss: torch.Tensor | None  # [n, G, P]: exp(-eta (r_jk - r_s)^2), 1 for G5 groups
-    jk: torch.Tensor | None  # [n, G, P]: that times f_c(r_jk)
+    rjk: torch.Tensor | None  # only with G4 (narrow) families
+    gauss: torch.Tensor  # [n, G, P]: exp(-eta s)
+    fa: torch.Tensor  # [n, F, P]: f_c(r_a) per family
+    fb: torch.Tensor
+    fjk: torch.Tensor | None  # [n, F, P]: f_c(r_jk) per family (1 for G5)
     mask: torch.Tensor | None  # [n, G, P]: 1 where the triplet's neighbour elements are the group's
 
 
@@ -393,46 +385,59 @@ class _TripletSums(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, descriptor, vectors, r, factors, neighbor_species, *index):
-        terms = descriptor._triplet_terms(vectors, r, factors, neighbor_species, *index)
+    def forward(ctx, descriptor, vectors, r, cutoffs, neighbor_species, *index):
+        terms = descriptor._triplet_terms(vectors, r, cutoffs, neighbor_species, *index)
         ctx.descriptor = descriptor
-        ctx.has_jk, ctx.has_mask = terms.rjk is not None, terms.mask is not None
-        ctx.save_for_backward(vectors, r, factors, neighbor_species, *index, *(t for t in terms if t is not None))
+        ctx.present = [t is not None for t in terms]
+        ctx.save_for_backward(vectors, r, cutoffs, neighbor_species, *index, *(t for t in terms if t is not None))
         return _per_centre(terms.radial, terms.shapes)
 
     @staticmethod
     def backward(ctx, grad):
-        vectors, r, factors, neighbor_species, *saved = ctx.saved_tensors
-        index, saved = saved[:6], saved[6:]
+        vectors, r, cutoffs, neighbor_species, *saved = ctx.saved_tensors
+        index, saved = saved[:6], iter(saved[6:])
         descriptor = ctx.descriptor
         if torch.is_grad_enabled():  # create_graph: a backward pass that can be differentiated again
             with torch.enable_grad():
-                terms = descriptor._triplet_terms(vectors, r, factors, neighbor_species, *index)
+                terms = descriptor._triplet_terms(vectors, r, cutoffs, neighbor_species, *index)
                 sums = _per_centre(terms.radial, terms.shapes)
-            gradients = torch.autograd.grad(sums, (vectors, r, factors), grad, create_graph=True, allow_unused=True)
+            inputs = [t for t in (vectors, r, cutoffs) if t.requires_grad]
+            found = iter(torch.autograd.grad(sums, inputs, grad, create_graph=True, allow_unused=True))
+            gradients = [next(found) if t.requires_grad else None for t in (vectors, r, cutoffs)]
             return None, *gradients, None, *(None for _ in index)
-        a, b, vector_a, vector_b, factor_a, factor_b = index
-        radial, shapes, ra, rb, cos, *rest = saved
-        rjk, gauss, jk = (rest.pop(0), rest.pop(0), rest.pop(0)) if ctx.has_jk else (None, None, None)
-        mask = rest.pop(0) if ctx.has_mask else None
+        a, b, vector_a, vector_b, cut_a, cut_b = index
+        radial, shapes, ra, rb, va, vb, cos, rjk, gauss, fa, fb, fjk, mask = (
+            next(saved) if present else None for present in ctx.present
+        )
         weights = grad.reshape(len(radial), radial.shape[1], shapes.shape[1])  # [n, G, S]
         d_radial, d_cos = descriptor._radial_and_cos_gradients(weights, radial, shapes, cos)
         if mask is not None:
             d_radial = d_radial * mask
-        fa, fb = _gather(factors, factor_a), _gather(factors, factor_b)
-        outer = d_radial if jk is None else d_radial * jk
-        d_factors = _scatter(factors, factor_a, outer * fb) + _scatter(factors, factor_b, outer * fa)
         d_u, d_ra, d_rb = d_cos / (ra * rb), -d_cos * cos / ra, -d_cos * cos / rb
+        d_rjk = None if rjk is None else torch.zeros_like(rjk)
+        d_fa, d_fb = torch.empty_like(fa), torch.empty_like(fb)
+        for i, family in enumerate(descriptor._families):
+            kind, rs = family.key[0], family.key[4]
+            rows = slice(family.start, family.stop)
+            # radial = gauss * product (* mask): d/dproduct and d/ds (ds of exp(-eta s) is -eta)
+            d_product = (d_radial[:, rows] * gauss[:, rows]).sum(dim=1)
+            d_s = -2.0 * (d_radial[:, rows] * radial[:, rows] * family.etas.to(ra)[None, :, None]).sum(dim=1)
+            d_ra, d_rb = d_ra + d_s * (ra - rs), d_rb + d_s * (rb - rs)
+            if kind == "G4":
+                d_fa[:, i], d_fb[:, i] = d_product * fb[:, i] * fjk[:, i], d_product * fa[:, i] * fjk[:, i]
+                slope = descriptor._jk_cutoff(rjk, family.key, slope=True)
+                d_rjk = d_rjk + d_s * (rjk - rs) + d_product * fa[:, i] * fb[:, i] * slope
+            else:
+                d_fa[:, i], d_fb[:, i] = d_product * fb[:, i], d_product * fa[:, i]
+        d_cutoffs = _scatter(cutoffs, cut_a, d_fa) + _scatter(cutoffs, cut_b, d_fb)
         if rjk is not None:
-            d_rjk = descriptor._jk_slope_sum(rjk, gauss, jk, d_radial * fa * fb)
             d_rjk = torch.where(rjk > 1e-6, d_rjk / rjk, 0.0)  # no slope where r_jk^2 was clamped
             d_u, d_ra, d_rb = d_u - d_rjk, d_ra + d_rjk * ra, d_rb + d_rjk * rb
         d_r = torch.zeros_like(r).index_add_(0, a.reshape(-1), d_ra.reshape(-1))
         d_r = d_r.index_add_(0, b.reshape(-1), d_rb.reshape(-1))
         d_u = d_u[:, None]
-        d_vectors = _scatter(vectors, vector_a, d_u * _gather(vectors, vector_b))
-        d_vectors = d_vectors + _scatter(vectors, vector_b, d_u * _gather(vectors, vector_a))
-        return None, d_vectors, d_r, d_factors, None, *(None for _ in index)
+        d_vectors = _scatter(vectors, vector_a, d_u * vb) + _scatter(vectors, vector_b, d_u * va)
+        return None, d_vectors, d_r, d_cutoffs, None, *(None for _ in index)
 
 
 def _slot_index(a: torch.Tensor, b: torch.Tensor, factors: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -522,6 +527,31 @@ def _sort_key(function: SymmetryFunction) -> tuple:
         function.lambda_,
         function.neighbors,
     )
+
+
+class _Family(NamedTuple):
+    """Angular groups ``start:stop`` (in ``_pair_groups`` order) of one ``(kind, r_c, f_c, alpha, r_s)``."""
+
+    key: tuple
+    start: int
+    stop: int
+    etas: torch.Tensor
+
+
+def _family(group_key: tuple) -> tuple:
+    """``(kind, r_c, cutoff, alpha, r_s)`` of an angular group key (see :func:`_angular_group_key`)."""
+    return (*group_key[:4], group_key[5])
+
+
+def _families(group_keys: Sequence[tuple]) -> list[_Family]:
+    """The families of angular groups sorted by family."""
+    families, start = [], 0
+    for stop in range(1, len(group_keys) + 1):
+        if stop == len(group_keys) or _family(group_keys[stop]) != _family(group_keys[start]):
+            etas = torch.tensor([key[4] for key in group_keys[start:stop]], dtype=torch.float64)
+            families.append(_Family(_family(group_keys[start]), start, stop, etas))
+            start = stop
+    return families
 
 
 def _angular_group_key(function: SymmetryFunction) -> tuple:
