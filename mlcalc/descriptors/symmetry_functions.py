@@ -18,16 +18,18 @@ Angstrom (``eta`` in A^-2, ``kappa`` in A^-1); the functions themselves are dime
 Pairs come from the graph's full edge list. Triplets are built without a loop over atoms:
 the edges are sorted by centre into a padded neighbour table ``[N, M]`` (empty slots point
 to a dummy edge whose radial factor is zero), and every centre gets the same ``M(M-1)/2``
-slot pairs ``a < b``. Per-edge factors (``exp(-eta (r - r_s)^2) f_c(r)``) are computed once
-and gathered per triplet, and the sum over a centre's triplets of ``radial x angular`` is a
-batched matrix product, so no ``[triplets, functions]`` tensor is ever formed. Per-triplet
-rows are laid out ``[centres, k, slots]`` so that every product and sum runs over contiguous
-memory. Centres are processed in blocks of about ``BLOCK_SLOTS`` triplets; beyond
-``TRIPLET_CHUNK`` the blocks run under activation checkpointing, so memory stays bounded (tens
-of thousands of atoms). Forces and stress still come from autograd in ``mlcalc.evaluate``, but
-the triplet sums carry their backward pass written out (:class:`_TripletSums`, checked against
-autograd in ``tests/descriptors``): about a third less time per MD step than autograd through
-the triplet graph (``bench/results/md.md``).
+slot pairs ``a < b``. Angular functions that share kind, cutoff and ``r_s`` (a "family", like
+n2p2's symmetry-function groups) differ only in ``eta``: per triplet their radial factor is
+``exp(-eta s) f_c(r_ij) f_c(r_ik) [f_c(r_jk)]`` with ``s`` the sum of ``(r - r_s)^2`` over the
+sides, one exponential per function group. The sum over a centre's triplets of
+``radial x angular`` is a batched matrix product, so no ``[triplets, functions]`` tensor is
+ever formed. Per-triplet rows are laid out ``[centres, k, slots]`` so that every product and
+sum runs over contiguous memory. Centres are processed in blocks of about ``BLOCK_SLOTS``
+triplets; beyond ``TRIPLET_CHUNK`` the blocks run under activation checkpointing, so memory
+stays bounded (tens of thousands of atoms). Forces and stress still come from autograd in
+:mod:`mlcalc.evaluate`, but the triplet sums carry their backward pass written out
+(:class:`_TripletSums`, compared with autograd through the formula in ``tests/descriptors``),
+which is faster than autograd through the per-triplet graph (``bench/results/md.md``).
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ RADIAL = ("G1", "G2", "G3")
 ANGULAR = ("G4", "G5")
 #: Triplet slots kept for the backward pass; beyond this the blocks are checkpointed (recomputed there).
 TRIPLET_CHUNK = 1 << 22
-#: Triplet slots per block: few blocks cost less Python, small ones less memory traffic (measured on
-#: bench/md.py: 32k-slot blocks beat 1M-slot ones, whose megabyte temporaries page-fault every step).
+#: Triplet slots per block and thread: few blocks cost less Python, small ones less memory traffic
+#: (bench/md.py, one thread: 32k-slot blocks beat 1M-slot ones, whose megabyte temporaries page-fault
+#: every step).
 BLOCK_SLOTS = 1 << 15
 #: Groups of centres (by neighbour count) padded separately.
 BLOCKS = 4
@@ -200,8 +203,8 @@ class SymmetryFunctions(torch.nn.Module):
         # [F, E], gathered for both sides of each triplet; a last dummy edge (length 1, cutoffs 0) fills
         # the empty slots of the neighbour table
         vectors = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])]).T.contiguous()
-        factors = torch.stack([cutoff_function(r, *family.key[1:4]) for family in self._families])
-        factors = torch.cat([factors, factors.new_zeros((factors.shape[0], 1))], dim=1)
+        cutoffs = torch.stack([cutoff_function(r, *family.key[1:4]) for family in self._families])
+        cutoffs = torch.cat([cutoffs, cutoffs.new_zeros((cutoffs.shape[0], 1))], dim=1)
         r = torch.cat([r, r.new_ones(1)])
         neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
         counts = torch.bincount(centre, minlength=n_atoms)
@@ -210,14 +213,14 @@ class SymmetryFunctions(torch.nn.Module):
         # centres sorted by neighbour count, so that each block pads only to its own widest centre
         order = torch.argsort(counts, stable=True)
         table, counts = neighbor_table(centre, n_atoms).index_select(0, order), counts[order]
-        blocks = _blocks(counts.tolist(), min(TRIPLET_CHUNK, BLOCK_SLOTS))
+        blocks = _blocks(counts.tolist(), min(TRIPLET_CHUNK, BLOCK_SLOTS * torch.get_num_threads()))
         slots = sum((stop - start) * width * (width - 1) // 2 for start, stop, width in blocks)
         use_checkpoint = torch.is_grad_enabled() and slots > TRIPLET_CHUNK
         parts = []
         for start, stop, width in blocks:
             first, second = torch.triu_indices(width, width, offset=1, device=table.device)
             block = table[start:stop, :width]
-            args = (vectors, r, factors, neighbor_species, *_slot_index(block[:, first], block[:, second], factors))
+            args = (vectors, r, cutoffs, neighbor_species, *_slot_index(block[:, first], block[:, second], cutoffs))
             parts.append(
                 checkpoint(self._triplet_sum, *args, use_reentrant=False)
                 if use_checkpoint
@@ -232,7 +235,7 @@ class SymmetryFunctions(torch.nn.Module):
         self,
         vectors: torch.Tensor,
         r: torch.Tensor,
-        factors: torch.Tensor,
+        cutoffs: torch.Tensor,
         neighbor_species: torch.Tensor,
         *index: torch.Tensor,
     ) -> torch.Tensor:
@@ -242,9 +245,9 @@ class SymmetryFunctions(torch.nn.Module):
         of slots ``p`` for each centre, so the sum over a centre's triplets is one batched matrix
         product. Under autograd this is :class:`_TripletSums`, whose backward pass is written out.
         """
-        if torch.is_grad_enabled() and any(t.requires_grad for t in (vectors, r, factors)):
-            return _TripletSums.apply(self, vectors, r, factors, neighbor_species, *index)
-        terms = self._triplet_terms(vectors, r, factors, neighbor_species, *index)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (vectors, r, cutoffs)):
+            return _TripletSums.apply(self, vectors, r, cutoffs, neighbor_species, *index)
+        terms = self._triplet_terms(vectors, r, cutoffs, neighbor_species, *index)
         return _per_centre(terms.radial, terms.shapes)
 
     def _triplet_terms(
@@ -371,16 +374,17 @@ def _per_centre(radial: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
 class _TripletSums(torch.autograd.Function):
     """:func:`_per_centre` of :meth:`SymmetryFunctions._triplet_terms` with the backward pass written out.
 
-    With ``W[c, g, s] = dL/dsum[c, g, s]`` and a triplet ``t`` of centre ``c`` (edges ``a``, ``b``,
+    With ``W[c, g, s] = dL/dsum[c, g, s]`` and a triplet of centre ``c`` (edges ``a``, ``b``,
     ``u = r_a . r_b``, ``cos = u / (r_a r_b)``, ``r_jk^2 = r_a^2 + r_b^2 - 2u``):
 
-    - ``dL/dradial[g, t] = sum_s W[c, g, s] shapes[s, t]`` and ``dL/dcos`` (a batched matrix product,
-      :meth:`SymmetryFunctions._radial_and_cos_gradients`);
-    - the edge factors ``F`` get ``dL/dradial * F_b * jk * mask`` on edge ``a`` (and the mirror on ``b``);
-    - ``dL/dr_jk = sum_g dL/dradial * F_a F_b mask * d jk / dr_jk``;
-    - then through ``u``, ``r_a``, ``r_b`` onto the edge vectors and lengths.
+    - ``dL/dradial[c, g, p] = sum_s W[c, g, s] shapes[c, s, p]`` and ``dL/dcos`` (one batched matrix
+      product, :meth:`SymmetryFunctions._radial_and_cos_gradients`);
+    - per family, ``radial = exp(-eta s) * product`` gives ``dL/ds = -sum_g eta dL/dradial radial`` and
+      ``dL/dproduct = sum_g dL/dradial exp(-eta s)``; the product's cutoff values go back to their edges
+      (``cutoffs``), ``f_c(r_jk)`` through its slope (:func:`~mlcalc.descriptors.cutoff_functions.cutoff_slope`);
+    - then ``s``, ``r_jk`` and ``cos`` through ``u``, ``r_a``, ``r_b`` onto the edge vectors and lengths.
 
-    Per-edge quantities (``F(r)``, ``r = |r_e|``) are left to autograd. When the backward pass itself
+    Per-edge quantities (``f_c(r)``, ``r = |r_e|``) are left to autograd. When the backward pass itself
     is differentiated (``create_graph``, force training), it differentiates the plain formula instead.
     """
 
@@ -440,16 +444,16 @@ class _TripletSums(torch.autograd.Function):
         return None, d_vectors, d_r, d_cutoffs, None, *(None for _ in index)
 
 
-def _slot_index(a: torch.Tensor, b: torch.Tensor, factors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _slot_index(a: torch.Tensor, b: torch.Tensor, cutoffs: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The triplets' edges ``a``, ``b`` ``[n, P]`` and their positions in the flattened edge columns
-    (``vectors [3, E]`` and ``factors [G, E]``, laid out ``[n, k, P]``): the gathers of
+    (``vectors [3, E]`` and ``cutoffs [F, E]``, laid out ``[n, k, P]``): the gathers of
     :meth:`SymmetryFunctions._triplet_terms` and the scatters of the backward pass share them."""
-    n_edges = factors.shape[1]
+    n_edges = cutoffs.shape[1]
 
     def flat(index: torch.Tensor, rows: int) -> torch.Tensor:
         return index[:, None, :] + n_edges * torch.arange(rows, device=index.device)[None, :, None]
 
-    return a, b, flat(a, 3), flat(b, 3), flat(a, len(factors)), flat(b, len(factors))
+    return a, b, flat(a, 3), flat(b, 3), flat(a, len(cutoffs)), flat(b, len(cutoffs))
 
 
 def _gather(table: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
