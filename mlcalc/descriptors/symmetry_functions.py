@@ -270,18 +270,21 @@ class SymmetryFunctions(torch.nn.Module):
         va, vb = _gather(vectors, vector_a), _gather(vectors, vector_b)
         dot = (va * vb).sum(dim=1)
         fa, fb = _gather(cutoffs, cut_a), _gather(cutoffs, cut_b)
-        rjk = fjk = None
+        ra2, rb2 = ra * ra, rb * rb
+        rjk = rjk2 = fjk = None
         if any(family.key[0] == "G4" for family in self._families):
-            rjk = (ra * ra + rb * rb - 2.0 * dot).clamp(min=1e-12).sqrt()
+            rjk2 = (ra2 + rb2 - 2.0 * dot).clamp(min=1e-12)
+            rjk = rjk2.sqrt()
             fjk = torch.stack([self._jk_cutoff(rjk, family.key) for family in self._families], dim=1)
         gauss, radial = [], []
         for i, family in enumerate(self._families):
             kind, rs = family.key[0], family.key[4]
-            s = (ra - rs).square() + (rb - rs).square()
+            s = ra2 + rb2 if rs == 0.0 else (ra - rs).square() + (rb - rs).square()
             product = fa[:, i] * fb[:, i]
             if kind == "G4":
-                s, product = s + (rjk - rs).square(), product * fjk[:, i]
-            gauss.append(torch.exp(family.etas.to(s)[None, :, None] * -s[:, None, :]))
+                s = s + (rjk2 if rs == 0.0 else (rjk - rs).square())
+                product = product * fjk[:, i]
+            gauss.append(torch.exp(s[:, None, :] * (-family.etas).to(s)[None, :, None]))
             radial.append(gauss[-1] * product[:, None, :])
         gauss, radial = (torch.cat(rows, dim=1) if len(rows) > 1 else rows[0] for rows in (gauss, radial))
         mask = None
@@ -418,21 +421,25 @@ class _TripletSums(torch.autograd.Function):
         if mask is not None:
             d_radial = d_radial * mask
         d_u, d_ra, d_rb = d_cos / (ra * rb), -d_cos * cos / ra, -d_cos * cos / rb
-        d_rjk = None if rjk is None else torch.zeros_like(rjk)
-        d_fa, d_fb = torch.empty_like(fa), torch.empty_like(fb)
+        d_rjk, d_fa, d_fb = 0.0, [], []
         for i, family in enumerate(descriptor._families):
             kind, rs = family.key[0], family.key[4]
             rows = slice(family.start, family.stop)
-            # radial = gauss * product (* mask): d/dproduct and d/ds (ds of exp(-eta s) is -eta)
+            # radial = gauss * product (* mask): d/dproduct, and 2 d/ds (d exp(-eta s) / ds = -eta exp(-eta s))
             d_product = (d_radial[:, rows] * gauss[:, rows]).sum(dim=1)
-            d_s = -2.0 * (d_radial[:, rows] * radial[:, rows] * family.etas.to(ra)[None, :, None]).sum(dim=1)
-            d_ra, d_rb = d_ra + d_s * (ra - rs), d_rb + d_s * (rb - rs)
+            d_s = (d_radial[:, rows] * radial[:, rows] * (-2.0 * family.etas).to(ra)[None, :, None]).sum(dim=1)
+            d_ra = d_ra + d_s * (ra if rs == 0.0 else ra - rs)
+            d_rb = d_rb + d_s * (rb if rs == 0.0 else rb - rs)
             if kind == "G4":
-                d_fa[:, i], d_fb[:, i] = d_product * fb[:, i] * fjk[:, i], d_product * fa[:, i] * fjk[:, i]
+                d_product_jk = d_product * fjk[:, i]
+                d_fa.append(d_product_jk * fb[:, i])
+                d_fb.append(d_product_jk * fa[:, i])
                 slope = descriptor._jk_cutoff(rjk, family.key, slope=True)
-                d_rjk = d_rjk + d_s * (rjk - rs) + d_product * fa[:, i] * fb[:, i] * slope
+                d_rjk = d_rjk + d_s * (rjk if rs == 0.0 else rjk - rs) + d_product * fa[:, i] * fb[:, i] * slope
             else:
-                d_fa[:, i], d_fb[:, i] = d_product * fb[:, i], d_product * fa[:, i]
+                d_fa.append(d_product * fb[:, i])
+                d_fb.append(d_product * fa[:, i])
+        d_fa, d_fb = (torch.stack(rows, dim=1) for rows in (d_fa, d_fb))
         d_cutoffs = _scatter(cutoffs, cut_a, d_fa) + _scatter(cutoffs, cut_b, d_fb)
         if rjk is not None:
             d_rjk = torch.where(rjk > 1e-6, d_rjk / rjk, 0.0)  # no slope where r_jk^2 was clamped
