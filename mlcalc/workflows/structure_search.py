@@ -368,10 +368,19 @@ def structure_search(
 
 
 def _trial_cell(composition, formula_units: int, seed: int, trial: int, groups: Sequence[int], options) -> Atoms:
-    """Trial ``trial``'s random cell, from the random stream ``(seed, trial)``; its group drawn from ``groups``."""
+    """Trial ``trial``'s random cell, from the random stream ``(seed, trial)``; its group drawn from ``groups``
+    (another one, with a warning, when a group's orbits cannot be placed ``min_distance_factor`` apart)."""
     rng = np.random.default_rng((seed, trial))
-    group = groups[rng.integers(len(groups))] if groups else None
-    return random_structure(composition, formula_units, rng=rng, space_group=group, **options)
+    if not groups:
+        return random_structure(composition, formula_units, rng=rng, **options)
+    for _ in range(10 if len(set(groups)) > 1 else 1):
+        group = groups[rng.integers(len(groups))]
+        try:
+            return random_structure(composition, formula_units, rng=rng, space_group=group, **options)
+        except RuntimeError as error:
+            failure = error
+            warnings.warn(f"trial {trial}: {error}; drawing another space group", stacklevel=2)
+    raise failure
 
 
 def _record(atoms: Atoms, trial: int, converged: bool, pressure: float) -> Atoms:

@@ -35,7 +35,7 @@ def test_multiplicities_are_those_of_the_international_tables():
 @pytest.mark.parametrize(
     ("composition", "units", "group"),
     [("Si", 8, "Fd-3m"), ("Si", 8, 194), ("NaCl", 4, 225), ("SiO2", 3, 154), ("TiO2", 2, 136), ("Cu", 6, 12),
-     ("MgAl2O4", 2, 2), ("Cu", 3, 1), ("ZnS", 2, 186), ("Si", 8, 141)],
+     ("MgAl2O4", 1, 2), ("Cu", 3, 1), ("ZnS", 2, 186), ("Si", 8, 141)],
 )  # fmt: skip
 def test_cells_have_the_group_composition_and_distances(composition, units, group):
     for seed in range(2):
@@ -67,6 +67,16 @@ def test_groups_that_cannot_hold_the_composition_are_refused(tmp_path):
     assert not (tmp_path / "structures.extxyz").exists()
     hosting = groups_hosting({"Si": 8})
     assert 227 in hosting and 230 not in hosting and 166 not in hosting and len(hosting) == 206
+
+
+def test_a_group_whose_orbits_do_not_fit_gives_way_to_another(tmp_path):
+    # 4 Cu in Im-3m: the multiplicities allow 2 + 2, but its only 2-fold orbit is 2a, so no cell can be filled
+    with pytest.raises(RuntimeError, match="space group 229"):
+        random_structure("Cu", 4, rng=0, space_group=229, max_attempts=10)
+    with pytest.warns(UserWarning, match="drawing another space group"):  # seed 1 draws 229 for trial 0
+        structure_search("Cu", EMT(), n_trials=2, formula_units=4, output=tmp_path, space_groups=[229, 225],
+                         seed=1, max_attempts=10, volume_range=(11.0, 13.0), batch_size=2, progress=False)  # fmt: skip
+    assert {a.info["space_group"] for a in read(tmp_path / "structures.extxyz", index=":")} == {225}
 
 
 def test_a_search_in_fm3m_finds_emt_fcc(tmp_path):
