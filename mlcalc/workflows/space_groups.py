@@ -11,8 +11,9 @@ conventional cell of its first setting: hexagonal axes for the rhombohedral grou
    coordinates are snapped to special values (:data:`SPECIAL_COORDINATES`), and with probability
    1/2 it is moved onto the fixed points of a random operation ``g = (R, t)`` of the group with
    finite order ``n`` (``x <- 1/n sum_k g^k(x)``, skipped for screw and glide operations, which
-   fix no point), so that the special Wyckoff positions (rotation axes, mirror planes, inversion
-   centres and their intersections) arise as well as the general one. Its orbit
+   fix no point), so that special Wyckoff positions (on rotation axes, mirror planes, inversion
+   centres, and their intersections where snapped coordinates meet them) arise as well as the
+   general one. Its orbit
    ``{g(x) mod 1 : g in G}`` is accepted for a random element when its multiplicity fits the
    number of atoms of that element still to place and all its sites are ``d_min(a, b)`` apart from
    each other and from the atoms already placed (minimum image).
