@@ -513,6 +513,9 @@ def add_search(subparsers) -> None:
     parser.add_argument("--batch", type=int, default=8, help="cells relaxed together (default 8)")
     parser.add_argument("--fmax", type=float, default=0.01, help="relaxation convergence, eV/A (default 0.01)")
     parser.add_argument("--volume", type=float, nargs=2, help="range of the volume per atom, A^3")
+    parser.add_argument("--space-groups", nargs="+", metavar="GROUP",
+                        help="random cells with one of these space groups (numbers or symbols such as Fd-3m; "
+                        "'all': every group that can hold the composition)")  # fmt: skip
     parser.add_argument("--length-unit", help="n2p2 files' length unit (angstrom, bohr)")
     parser.add_argument("--energy-unit", help="n2p2 files' energy unit (eV, hartree)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -524,6 +527,9 @@ def run_search(args: argparse.Namespace) -> int:
     from mlcalc.workflows.structure_search import structure_search
 
     options = {"volume_range": tuple(args.volume)} if args.volume else {}
+    if args.space_groups:
+        groups = [int(g) if g.isdigit() else g for g in args.space_groups]
+        options["space_groups"] = "all" if groups == ["all"] else groups
     result = structure_search(
         args.composition, _open(args), n_trials=args.trials, formula_units=args.formula_units, output=args.output,
         seed=args.seed, pressure=args.pressure, batch_size=args.batch, fmax=args.fmax, **options,

@@ -11,8 +11,16 @@ the network learns what it leaves. With ``E_n`` the reference energies of the st
 ``X_n`` are :meth:`~mlcalc.models.pair_manybody.PairManyBody.linear_features` (element
 counts and the ``1/r^k`` lattice sums per element pair); its columns are scaled to unit
 norm before the least-squares solve (the sums over ``k = 1..15`` span many orders of
-magnitude). The report gives ``eta_2body = < E_2body / E >``, the share of the pair part
-in the energy averaged over the structures.
+magnitude). The ``1/r^k`` columns of neighbouring ``k`` are nearly collinear (condition
+number 1e10 - 7e11 after scaling, depending on the data), so a plain float64 solve loses
+10-11 digits to its own rounding; ``refinement_steps`` rounds of iterative refinement
+recover them: the residual
+``y - X theta`` is computed exactly (error-free products, Dekker's splitting, summed
+exactly by :func:`math.fsum`) and the least-squares correction added to ``theta``. What is
+left is the conditioning of the data itself: structures spanning a wide range of densities
+make the columns less collinear (``bench/results/pair_manybody.md``). The report gives
+``eta_2body = < E_2body / E >``, the share of the pair part in the energy averaged over the
+structures.
 
 :func:`novelty_filter` is the seed's data selection: a structure is kept only if some of its
 per-atom features (the model's many-body inputs) leave the range the kept ones cover.
@@ -20,6 +28,7 @@ per-atom features (the model's many-body inputs) leave the range the kept ones c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -55,9 +64,13 @@ def fit_pair_manybody(
     epochs: int = 500,
     learning_rate: float = 1e-3,
     tolerance: float = 1e-7,
+    refinement_steps: int = 2,
     progress: bool = True,
 ) -> PairManyBodyFit:
-    """Fit ``model`` in place to the energies (eV) of ``structures`` (default: their ``get_potential_energy()``)."""
+    """Fit ``model`` in place to the energies (eV) of ``structures`` (default: their ``get_potential_energy()``).
+
+    ``refinement_steps``: rounds of iterative refinement of the linear solve with exact residuals
+    (0: a plain float64 least-squares solve; see the module docstring)."""
     if energies is None:
         energies = [atoms.get_potential_energy() for atoms in structures]
     target = torch.tensor(np.asarray(energies, dtype=float), dtype=torch.float64)
@@ -77,7 +90,7 @@ def fit_pair_manybody(
     report = PairManyBodyFit()
     manybody = torch.zeros_like(target)
     for _ in tqdm(range(iterations if inputs is not None else 1), desc="pair + many-body fit", disable=not progress):
-        model.set_linear_parameters(_least_squares(features, target - manybody))
+        model.set_linear_parameters(least_squares(features, target - manybody, refinement_steps))
         pair = features @ model.linear_parameters()
         if inputs is not None:
             manybody = _train_network(model, inputs, graph, target - pair, n_atoms, epochs, learning_rate)
@@ -90,12 +103,35 @@ def fit_pair_manybody(
     return report
 
 
-def _least_squares(features: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+def least_squares(features: torch.Tensor, values: torch.Tensor, refinement_steps: int = 2) -> torch.Tensor:
+    """``argmin |X theta - y|``: columns scaled to unit norm, SVD solve (minimum norm along exact
+    degeneracies), then ``refinement_steps`` corrections from exact residuals."""
     x, y = features.numpy(), values.detach().numpy()
     norms = np.linalg.norm(x, axis=0)
     norms[norms == 0] = 1.0
-    solution, *_ = np.linalg.lstsq(x / norms, y, rcond=None)
+    x = x / norms
+    solution = np.linalg.lstsq(x, y, rcond=None)[0]
+    for _ in range(refinement_steps):
+        solution = solution + np.linalg.lstsq(x, exact_residual(x, solution, y), rcond=None)[0]
     return torch.from_numpy(solution / norms)
+
+
+def exact_residual(matrix: np.ndarray, vector: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values - matrix @ vector`` rounded once: each product split error-free into ``p + e``
+    (Dekker, Numer. Math. 18, 224 (1971)), every row's terms summed exactly by ``math.fsum``."""
+    products = matrix * vector
+    a_high, a_low = _split(matrix)
+    v_high, v_low = _split(vector)
+    errors = ((a_high * v_high - products) + a_high * v_low + a_low * v_high) + a_low * v_low
+    terms = np.concatenate([values[:, None], -products, -errors], axis=1)
+    return np.array([math.fsum(row) for row in terms])
+
+
+def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Veltkamp's splitting ``x = high + low``, each with at most 26 significant bits."""
+    scaled = 134217729.0 * x  # 2^27 + 1
+    high = scaled - (scaled - x)
+    return high, x - high
 
 
 def _train_network(model, inputs, graph, residual, n_atoms, epochs, learning_rate) -> torch.Tensor:

@@ -8,6 +8,8 @@ Matter 23, 053201 (2011)) with any ASE calculator:
    Niggli-reduced and scaled to a volume per atom drawn in ``volume_range`` (A^3/atom;
    default 2-4 times the covalent-sphere volume ``4/3 pi r_cov^3``); atoms placed at random
    and rejected while closer than ``d_min(a, b) = min_distance_factor (r_cov,a + r_cov,b)``.
+   Optionally with a space group (``space_groups``): a cell of the group's crystal system
+   filled with whole orbits of the group (:mod:`mlcalc.workflows.space_groups`).
 2. **Relaxation** of positions and cell at pressure ``p`` (GPa) through ASE's
    ``FrechetCellFilter``; mlcalc calculators relax all structures of a batch in lockstep,
    one ``calculate_batch`` call per optimiser step
@@ -45,6 +47,7 @@ from ase.io import read, write
 from ase.neighborlist import neighbor_list
 from ase.units import GPa
 
+from mlcalc.workflows import space_groups as symmetry
 from mlcalc.workflows.batch import BatchedImages, can_batch
 from mlcalc.workflows.progress import progress_bar
 from mlcalc.workflows.relax import OPTIMIZERS
@@ -72,13 +75,17 @@ def random_structure(
     volume_range: tuple[float, float] | None = None,
     min_distance_factor: float = 0.7,
     max_attempts: int = 1000,
+    space_group: int | str | None = None,
 ) -> Atoms:
     """A random periodic cell of ``formula_units`` x ``composition`` (see the module docstring).
 
     Args:
         volume_range: A^3/atom, the range the volume per atom is drawn from.
         min_distance_factor: ``d_min(a, b)`` in units of ``r_cov,a + r_cov,b``.
-        max_attempts: random placements tried per atom before starting a new cell.
+        max_attempts: random placements tried per atom (per orbit with ``space_group``) before a new cell.
+        space_group: number (1-230) or symbol: the cell has this symmetry, its atoms made of whole orbits
+            (:mod:`mlcalc.workflows.space_groups`; the atom count is that of the group's conventional cell);
+            ``info["space_group"]`` records it.
     """
     rng = np.random.default_rng(rng)
     counts = parse_composition(composition)
@@ -88,13 +95,25 @@ def random_structure(
         sphere = float(np.mean(4.0 / 3.0 * np.pi * radii**3))
         volume_range = (VOLUME_FACTORS[0] * sphere, VOLUME_FACTORS[1] * sphere)
     minimum = min_distance_factor * (radii[:, None] + radii[None, :])
+    if space_group is not None:
+        number = symmetry.space_group(space_group).no
+        symmetry.check_composition(number, {e: n * formula_units for e, n in counts.items()})
+        pairs = {(a, b): minimum[i, j] for i, a in enumerate(symbols) for j, b in enumerate(symbols)}
     for _ in range(100):
-        atoms = _random_cell(symbols, rng, rng.uniform(*volume_range) * len(symbols))
-        if _place_atoms(atoms, minimum, rng, max_attempts):
-            return atoms
+        volume = rng.uniform(*volume_range) * len(symbols)
+        if space_group is None:
+            atoms = _random_cell(symbols, rng, volume)
+            if _place_atoms(atoms, minimum, rng, max_attempts):
+                return atoms
+        else:
+            cell = symmetry.symmetric_cell(number, rng, volume)
+            atoms = symmetry.place_symmetric(number, symbols, cell, pairs, rng, max_attempts)
+            if atoms is not None:
+                return atoms
+    where = "" if space_group is None else f" with space group {space_group}"
     raise RuntimeError(
         f"could not place {len(symbols)} atoms {min_distance_factor} x covalent radii apart in 100 random cells "
-        f"of {volume_range[0]:.1f}-{volume_range[1]:.1f} A^3/atom: raise the volume or lower the factor"
+        f"of {volume_range[0]:.1f}-{volume_range[1]:.1f} A^3/atom{where}: raise the volume or lower the factor"
     )
 
 
@@ -277,6 +296,7 @@ def structure_search(
     fingerprint_tolerance: float = 0.01,
     n_best: int = 5,
     trust_extrapolated: bool = False,
+    space_groups: Sequence[int | str] | str | None = None,
     progress: bool = True,
     **random_options: Any,
 ) -> SearchResult:
@@ -300,10 +320,22 @@ def structure_search(
             written and listed in ``SearchResult.untrusted`` but not ranked: a network's energy
             there can be arbitrarily (and unphysically) low. Their warnings are silenced during
             the search, since each structure's count is recorded.
+        space_groups: each random cell gets the symmetry of one of these groups (numbers or symbols),
+            drawn at random per trial (``"all"``: every group whose orbits can hold the composition);
+            recorded as ``info["space_group"]`` of the written structures (the start's group:
+            relaxation keeps it, up to numerical noise, or finds a supergroup).
+            A group whose orbits cannot hold the composition is refused before the search starts.
         **random_options: passed to :func:`random_structure` (``volume_range``, ``min_distance_factor``).
     """
     if calculator is None:
         raise ValueError("structure_search needs a calculator")
+    counts = {e: n * formula_units for e, n in parse_composition(composition).items()}
+    if space_groups == "all":
+        groups = symmetry.groups_hosting(counts)
+    else:
+        groups = [symmetry.space_group(g).no for g in space_groups or []]
+        for number in groups:
+            symmetry.check_composition(number, counts)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     path = output / "structures.extxyz"
@@ -311,10 +343,7 @@ def structure_search(
     with progress_bar(enabled=progress, total=n_trials, initial=len(done), desc="structure search") as bar:
         for start in range(len(done), n_trials, batch_size):
             trials = list(range(start, min(start + batch_size, n_trials)))
-            cells = [
-                random_structure(composition, formula_units, rng=np.random.default_rng((seed, k)), **random_options)
-                for k in trials
-            ]
+            cells = [_trial_cell(composition, formula_units, seed, k, groups, random_options) for k in trials]
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*extrapolation")
                 flags = relax_many(cells, calculator, pressure=pressure, fmax=fmax, steps=steps, optimizer=optimizer)
@@ -336,6 +365,22 @@ def structure_search(
     write(output / "best.extxyz", best, format="extxyz")
     result.plot(output / "search.png")
     return result
+
+
+def _trial_cell(composition, formula_units: int, seed: int, trial: int, groups: Sequence[int], options) -> Atoms:
+    """Trial ``trial``'s random cell, from the random stream ``(seed, trial)``; its group drawn from ``groups``
+    (another one, with a warning, when a group's orbits cannot be placed ``min_distance_factor`` apart)."""
+    rng = np.random.default_rng((seed, trial))
+    if not groups:
+        return random_structure(composition, formula_units, rng=rng, **options)
+    for _ in range(10 if len(set(groups)) > 1 else 1):
+        group = groups[rng.integers(len(groups))]
+        try:
+            return random_structure(composition, formula_units, rng=rng, space_group=group, **options)
+        except RuntimeError as error:
+            failure = error
+            warnings.warn(f"trial {trial}: {error}; drawing another space group", stacklevel=2)
+    raise failure
 
 
 def _record(atoms: Atoms, trial: int, converged: bool, pressure: float) -> Atoms:
