@@ -18,6 +18,7 @@ then evaluates every epoch of an ``nnp-train`` run of the same input (its
     python bench/train_mlearn.py --model bp --elements Li --epochs 100
     python bench/train_mlearn.py --model bp --elements Li --epochs 200 --resume  # extend the run
     python bench/train_mlearn.py --model bp-kalman --elements Li --max-time 2900
+    python bench/train_mlearn.py --model bp-kalman --elements Mo --kalman qmin=1e-8  # mlcalc's recipe
     python bench/train_mlearn.py --elements Li --compare-n2p2 /path/to/nnp-train-run
 
 prints a table of test MAE (energy meV/atom, force eV/A) beside the published n2p2
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from mlcalc.io.n2p2 import read_n2p2
 from mlcalc.models import Allegro, BehlerParrinello, Model
@@ -142,6 +144,13 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/mlearn"))
     parser.add_argument("--resume", action="store_true", help="continue (or extend to --epochs) the runs in --runs")
     parser.add_argument("--compare-n2p2", type=Path, help="an nnp-train run directory: plot and tabulate both curves")
+    parser.add_argument(
+        "--kalman",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="bp-kalman: override the input.nn's Kalman settings, e.g. qmin=1e-8",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.compare_n2p2:
@@ -156,6 +165,8 @@ def main() -> None:
         args.epochs = 200
     if args.lr:
         options["optimizer"] = {"lr": args.lr}
+    if args.kalman:
+        options["optimizer"] = {key: yaml.safe_load(value) for key, value in (o.split("=", 1) for o in args.kalman)}
     if args.decay_epochs:
         options["scheduler"] = {"name": "exponential", "decay_epochs": args.decay_epochs}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {args.threads}")
