@@ -10,7 +10,7 @@ from ase import Atoms
 import mlcalc
 from mlcalc.calculator import MLCalculator
 from mlcalc.models.behler_parrinello import BehlerParrinello
-from tests.uncertainty.models import allegro, bp, copper
+from tests.uncertainty.models import allegro, ani, bp, copper
 
 QUANTITIES = ("energy", "energies", "forces", "stress")
 
@@ -66,14 +66,15 @@ def test_mean_and_spread_equal_the_members(make, batched):
     assert results["max_forces_std"] > 0
 
 
-def test_shared_descriptors_equal_the_members_alone():
-    """Behler-Parrinello members of one architecture share their symmetry functions (computed
-    once, ``batched="auto"``): every member's energy, forces and stress equal its own evaluation."""
+@pytest.mark.parametrize("family", [bp, ani])
+def test_shared_descriptors_equal_the_members_alone(family):
+    """Behler-Parrinello (or ANI) members of one architecture share their symmetry functions (AEVs),
+    computed once (``batched="auto"``): every member's energy, forces and stress equal its own evaluation."""
     from mlcalc.evaluate import evaluate
     from mlcalc.graph import Graph
     from mlcalc.uncertainty.committee import Committee
 
-    models = [bp(seed, ["Cu", "Ag"]) for seed in range(3)]
+    models = [family(seed, ["Cu", "Ag"]) for seed in range(3)]
     structures = [copper(), copper(seed=7)]
     structures[0].numbers[::3] = 47
     structures[1].set_cell(structures[1].cell * 1.03, scale_atoms=True)
