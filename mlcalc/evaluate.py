@@ -60,7 +60,7 @@ def evaluate(
 
     with torch.set_grad_enabled(forces or stress or torch.is_grad_enabled()):
         graph = graph.with_geometry()  # the edge vectors, once, for every consumer in the model
-        staged = model.shares_descriptors and (forces or stress) and not create_graph
+        staged = getattr(model, "shares_descriptors", False) and (forces or stress) and not create_graph
         if staged:
             descriptors = model.descriptors(graph)
             leaf = descriptors.detach().requires_grad_(True)
