@@ -1,19 +1,22 @@
 """Benchmark: a committee of K = 4 models, one ``EnsembleCalculator`` vs 4 separate calculators.
 
 Each call gives energy, forces and stress of one structure (neighbour list included), on
-one CPU thread, float64. Three ways per family and size:
+``--threads`` CPU threads, float64. Four ways per family and size:
 
 - ``separate``: 4 ``MLCalculator`` calls (4 neighbour lists, 4 forward + backward passes);
 - ``loop``: ``EnsembleCalculator(batched=False)``: one neighbour list, members one by one;
 - ``vmap``: ``EnsembleCalculator(batched=True)``: stacked weights mapped with ``torch.func.vmap``,
-  all members' forces from one batched backward pass.
+  all members' forces from one batched backward pass;
+- ``auto``: ``EnsembleCalculator()``, the default: for Behler-Parrinello the symmetry
+  functions computed once and each member's forces as one vector-Jacobian product through
+  them (shared descriptors); for Allegro the same as ``loop``.
 
 Members: Behler-Parrinello = the mlearn Li n2p2 model (30 symmetry functions, 2 x 20
 hidden; ``../shared/data/mlearn``) with its weights perturbed by 1 % per member; Allegro =
 mlcalc's default Allegro for Li (r_c 5.2 A), four seeds. Bcc Li supercells rattled by
 0.05 A. Times are process CPU seconds (best of ``--repeat``), meaningful on a loaded machine.
 
-    python bench/ensemble.py [--sizes 54 250] [--repeat 3]
+    python bench/ensemble.py [--sizes 54 250] [--repeat 3] [--threads 1] [--families behler_parrinello allegro]
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ def allegro_members() -> list:
     return members
 
 
+FAMILIES = {"behler_parrinello": bp_members, "allegro": allegro_members}
+
+
 def run(calculators: list, atoms) -> None:
     for calculator in calculators:
         calculator.calculate_batch([atoms])
@@ -79,24 +85,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[54, 250])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--families", nargs="+", choices=sorted(FAMILIES), default=list(FAMILIES))
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
-    print(f"K = {K} members, energy + forces + stress per call, 1 thread, float64, CPU seconds (wall)")
-    print(f"{'family':<18} {'atoms':>6} {'separate':>15} {'loop':>15} {'vmap':>15} {'sep/loop':>9} {'sep/vmap':>9}")
-    for family, make in (("behler_parrinello", bp_members), ("allegro", allegro_members)):
-        members = make()
+    print(f"K = {K} members, energy + forces + stress per call, {args.threads} thread(s), float64, CPU s (wall s)")
+    ways = ("separate", "loop", "vmap", "auto")
+    print(f"{'family':<18} {'atoms':>6} " + " ".join(f"{w:>15}" for w in ways) + "  cost / separate: loop vmap auto")
+    for family in args.families:
+        members = FAMILIES[family]()
         separate = [MLCalculator(copy.deepcopy(m), device="cpu") for m in members]
-        loop = EnsembleCalculator(members, batched=False, device="cpu")
-        mapped = EnsembleCalculator(members, batched=True, device="cpu")
+        ensembles = [EnsembleCalculator(members, batched=b, device="cpu") for b in (False, True, "auto")]
         for size in args.sizes:
             n = max(1, round((size / 2) ** (1 / 3)))
             atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(n)
             atoms.rattle(0.05, seed=0)
-            times = [cpu_seconds(partial(run, calcs, atoms), args.repeat) for calcs in (separate, [loop], [mapped])]
+            times = [
+                cpu_seconds(partial(run, calcs, atoms), args.repeat) for calcs in (separate, *map(list, zip(ensembles)))
+            ]
             cells = " ".join(f"{c:7.3f} ({w:5.3f})" for c, w in times)
-            ratios = " ".join(f"{times[0][0] / t[0]:9.2f}" for t in times[1:])
-            print(f"{family:<18} {len(atoms):>6} {cells} {ratios}", flush=True)
+            ratios = " ".join(f"{t[0] / times[0][0]:5.2f}" for t in times[1:])
+            print(f"{family:<18} {len(atoms):>6} {cells}  {ratios}", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ stratified by group, for validation), then evaluated on ``test.json``.
 ``--model bp-kalman`` retrains the published n2p2 setup as its ``input.nn`` says (the
 Kalman filter, its epochs, fractions and weights; :mod:`mlcalc.train.n2p2_setup`) on all
 of ``training.json``, with ``test.json`` as validation set so that ``metrics.csv`` holds
-the test error of every epoch; the table gives the last epoch's. ``--compare-n2p2 DIR``
+the test error of every epoch; the table gives the last epoch's. With ``--functions
+generated`` the published symmetry functions are replaced by as many from
+:func:`mlcalc.descriptors.generator.generate_symmetry_functions` (``GENERATED``: the same
+radial / angular split and angular ``zeta`` set, the cutoff of the published model and the
+training data's shortest distance); everything else (network, Kalman settings, epochs)
+stays the published setup's. ``--compare-n2p2 DIR``
 then evaluates every epoch of an ``nnp-train`` run of the same input (its
 ``weights.ZZZ.EEEEEE.out``) on test.json and draws both learning curves in one PNG.
 
@@ -19,6 +24,7 @@ then evaluates every epoch of an ``nnp-train`` run of the same input (its
     python bench/train_mlearn.py --model bp --elements Li --epochs 200 --resume  # extend the run
     python bench/train_mlearn.py --model bp-kalman --elements Li --max-time 2900
     python bench/train_mlearn.py --model bp-kalman --elements Mo --kalman qmin=1e-8  # mlcalc's recipe
+    python bench/train_mlearn.py --model bp-kalman --functions generated --elements Mo Si
     python bench/train_mlearn.py --elements Li --compare-n2p2 /path/to/nnp-train-run
 
 prints a table of test MAE (energy meV/atom, force eV/A) beside the published n2p2
@@ -42,6 +48,8 @@ import numpy as np
 import torch
 import yaml
 
+from mlcalc.descriptors.generator import generate_symmetry_functions, shortest_distances
+from mlcalc.io.mlearn import read_mlearn
 from mlcalc.io.n2p2 import read_n2p2
 from mlcalc.models import Allegro, BehlerParrinello, Model
 from mlcalc.train import train
@@ -78,28 +86,45 @@ def fresh_allegro(element: str) -> Allegro:
 
 
 FAMILIES = {"bp": fresh_bp, "allegro": fresh_allegro, "bp-kalman": None}
+_ZETAS = (1.0, 2.0, 4.0, 16.0)
+#: Generator options giving as many functions as the published set, split alike: Li 45 G2
+#: (9 eta x 5 shifts) + 72 G4 (9 eta); Mo 15 G2 + 24 G4 (3 eta); Si 3 G2 + 24 G4 (3 eta);
+#: every published G4 has zeta 1, 2, 4, 16 and lambda +-1.
+GENERATED = {
+    "Li": dict(n_radial={"centred": 23, "shifted": 22}, radial=("centred", "shifted"), n_angular={"G4": 5, "G5": 4}),
+    "Mo": dict(n_radial={"centred": 8, "shifted": 7}, radial=("centred", "shifted"), n_angular={"G4": 2, "G5": 1}),
+    "Si": dict(n_radial=3, radial=("centred",), n_angular={"G4": 2, "G5": 1}),
+}
 
 
-def n2p2_config(element: str, data: Path) -> dict:
+def n2p2_config(element: str, data: Path, functions: str = "published") -> dict:
     """Retrain the published n2p2 setup as its input.nn says (Kalman filter, its epochs and
     fractions), on all of training.json as n2p2 did; test.json is the validation set, so that
-    ``metrics.csv`` holds the test error after every epoch (the learning curve)."""
-    return {
-        "data": {"train": str(data / "training.json"), "validation": str(data / "test.json")},
-        "model": {
-            "kind": "behler_parrinello",
-            "n2p2": str(data / "nnp"),
-            "length_unit": "bohr",
-            "energy_unit": "hartree",
-        },
-    }
+    ``metrics.csv`` holds the test error after every epoch (the learning curve). ``functions``
+    ``"generated"`` swaps in :func:`generated_functions`."""
+    model = {"kind": "behler_parrinello", "n2p2": str(data / "nnp"), "length_unit": "bohr", "energy_unit": "hartree"}
+    if functions == "generated":
+        model["symmetry_functions"] = {element: [f.to_dict() for f in generated_functions(element, data)]}
+    return {"data": {"train": str(data / "training.json"), "validation": str(data / "test.json")}, "model": model}
 
 
-def run(family: str, element: str, epochs: int | None, runs: Path, options: dict, resume: bool) -> dict:
+def generated_functions(element: str, data: Path) -> list:
+    """As many generated functions as the published set (``GENERATED``), from its cutoff and
+    the shortest distance in training.json."""
+    cutoff = published_n2p2(element).cutoff
+    r_min = shortest_distances(read_mlearn(data / "training.json"), cutoff)
+    functions = generate_symmetry_functions([element], cutoff, r_min, zetas=_ZETAS, **GENERATED[element])[element]
+    published = len(published_n2p2(element).functions[element])
+    if len(functions) != published:
+        raise ValueError(f"{element}: {len(functions)} generated functions against {published} published")
+    return functions
+
+
+def run(family: str, element: str, epochs: int | None, runs: Path, options: dict, resume: bool, functions: str) -> dict:
     data = SHARED / "data" / "mlearn" / element
-    directory = runs / f"{family}-{element}"
+    directory = runs / (f"{family}-{element}" if functions == "published" else f"{family}-{functions}-{element}")
     if family == "bp-kalman":
-        config, model = n2p2_config(element, data), None
+        config, model = n2p2_config(element, data, functions), None
     else:
         config = {
             "data": {
@@ -123,6 +148,8 @@ def run(family: str, element: str, epochs: int | None, runs: Path, options: dict
     return {
         "model": family,
         "element": element,
+        "functions": functions,
+        "directory": str(directory),
         "seconds": time.perf_counter() - started,
         "train_seconds": epoch_seconds,
         "options": options,
@@ -135,6 +162,9 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(FAMILIES), default="bp")
     parser.add_argument("--elements", nargs="+", default=["Li", "Mo", "Si"])
     parser.add_argument("--epochs", type=int, help="default: 200 (bp-kalman: the input.nn's)")
+    parser.add_argument(
+        "--functions", choices=["published", "generated"], default="published", help="bp-kalman's symmetry functions"
+    )
     parser.add_argument("--max-time", type=float, help="stop a run after this many seconds (after an epoch)")
     parser.add_argument("--no-cache", action="store_true", help="recompute the descriptors every step (as before)")
     parser.add_argument("--dtype", choices=["float32", "float64"], help="default: the family's")
@@ -173,7 +203,9 @@ def main() -> None:
     print("| model | element | epochs | epoch time, sum (s) | E MAE (meV/atom) | F MAE (eV/A) | NNP | GAP | MTP |")
     print("|---|---|---|---|---|---|---|---|---|")
     for element in args.elements:
-        result = run(args.model, element, args.epochs, args.runs, options, args.resume)
+        if args.functions == "generated" and args.model != "bp-kalman":
+            parser.error("--functions generated goes with --model bp-kalman")
+        result = run(args.model, element, args.epochs, args.runs, options, args.resume, args.functions)
         test = result["test"]
         refs = " | ".join(_reference(m, element) for m in ("NNP", "GAP", "MTP"))
         print(
@@ -181,7 +213,7 @@ def main() -> None:
             f"{1000 * test['energy_mae']:.2f} | {test['forces_mae']:.3f} | {refs} |",
             flush=True,
         )
-        (args.runs / f"{args.model}-{element}" / "bench.json").write_text(json.dumps(result, indent=2))
+        (Path(result["directory"]) / "bench.json").write_text(json.dumps(result, indent=2))
 
 
 def n2p2_curve(directory: Path, element: str) -> list[dict]:

@@ -10,6 +10,12 @@ For ``B`` structures with energies ``E_b = sum_{i in b} E_i``:
 
 The calculator and the trainer both call :func:`evaluate`; training passes
 ``create_graph=True`` so that force and stress losses can be differentiated again.
+
+A model with ``shares_descriptors`` (a committee of members reading one weight-free
+descriptor ``G``, :mod:`mlcalc.uncertainty.committee`) is differentiated in two stages by
+the chain rule ``dE_k/dr = (dE_k/dG) (dG/dr)``: the cotangents ``dE_k/dG`` of all ``K``
+members through their networks, then one vector-Jacobian product per member through the
+descriptor's graph, which is built once and kept (``retain_graph``) between them.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ def evaluate(
 
     A committee (:mod:`mlcalc.uncertainty.committee`) returns energies ``[K, N]``, one row
     per member (mapped with ``vmap``); then every result gains that leading ``K`` axis and
-    each member's forces and stress come from one batched (``vmap``-ed) backward pass.
+    each member's forces and stress come from one batched (``vmap``-ed) backward pass, or,
+    for a model that ``shares_descriptors``, from the two stages of the module docstring.
     """
     if model.computes_derivatives:
         return _precomputed(model, graph, forces=forces, stress=stress)
@@ -53,7 +60,13 @@ def evaluate(
 
     with torch.set_grad_enabled(forces or stress or torch.is_grad_enabled()):
         graph = graph.with_geometry()  # the edge vectors, once, for every consumer in the model
-        output = model(graph)
+        staged = getattr(model, "shares_descriptors", False) and (forces or stress) and not create_graph
+        if staged:
+            descriptors = model.descriptors(graph)
+            leaf = descriptors.detach().requires_grad_(True)
+            output = model.from_descriptors(leaf, graph)
+        else:
+            output = model(graph)
         if not isinstance(output, dict):
             output = {"energies": output}
         energies = output["energies"]
@@ -64,9 +77,12 @@ def evaluate(
         if inputs:
             total = energy.sum(dim=-1)
             rows = torch.eye(len(total), dtype=total.dtype, device=total.device) if members else None
-            gradients = torch.autograd.grad(
-                total, inputs, rows, create_graph=create_graph, allow_unused=True, is_grads_batched=members
-            )
+            if staged:
+                gradients = _through_descriptors(total, rows, leaf, descriptors, inputs)
+            else:
+                gradients = torch.autograd.grad(
+                    total, inputs, rows, create_graph=create_graph, allow_unused=True, is_grads_batched=members
+                )
             gradients = [
                 g if g is not None else x.new_zeros((*total.shape, *x.shape))
                 for g, x in zip(gradients, inputs, strict=True)
@@ -76,6 +92,30 @@ def evaluate(
             if stress:
                 results["stress"] = gradients[-1] / graph.volumes()[:, None, None]
     return results
+
+
+def _through_descriptors(
+    total: torch.Tensor,
+    rows: torch.Tensor | None,
+    leaf: torch.Tensor,
+    descriptors: torch.Tensor,
+    inputs: list[torch.Tensor],
+) -> list[torch.Tensor | None]:
+    """Gradients of ``total`` (``[K]`` with ``rows`` the identity, else a scalar) with respect to
+    ``inputs``, by way of the descriptors: ``dE_k/dG`` at ``leaf`` (a detached copy of
+    ``descriptors`` that the networks read), then ``K`` vector-Jacobian products through
+    ``descriptors``' graph (``[K, ...]`` results; one, unstacked, without ``rows``)."""
+    if not descriptors.requires_grad:  # no pair in range: the descriptors are constants
+        return [None] * len(inputs)
+    (cotangents,) = torch.autograd.grad(total, leaf, rows, is_grads_batched=rows is not None)
+    if rows is None:
+        return list(torch.autograd.grad(descriptors, inputs, cotangents, allow_unused=True))
+    last = len(cotangents) - 1
+    per_member = [
+        torch.autograd.grad(descriptors, inputs, c, retain_graph=k < last, allow_unused=True)
+        for k, c in enumerate(cotangents)
+    ]
+    return [None if parts[0] is None else torch.stack(parts) for parts in zip(*per_member, strict=True)]
 
 
 def _precomputed(model: Model, graph: Graph, *, forces: bool, stress: bool) -> dict[str, torch.Tensor]:

@@ -158,7 +158,14 @@ class ANI(Model):
         )
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
-        aev = self.aev(graph.edge_vectors(), graph.edge_index, self.channel_of[graph.species])
+        return self.from_descriptors(self.descriptors(graph), graph)
+
+    def descriptors(self, graph: Graph) -> torch.Tensor:
+        """The AEVs of ``graph``'s atoms ``[N, length]`` (weight-free: a committee of ANI models shares them)."""
+        return self.aev(graph.edge_vectors(), graph.edge_index, self.channel_of[graph.species])
+
+    def from_descriptors(self, aev: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
+        """The outputs from the AEVs ``aev`` of ``graph``'s atoms."""
         outputs = aev.new_zeros((self.members, len(graph.species)))
         for index, element in enumerate(self.species):
             atoms = torch.nonzero(graph.species == index).squeeze(1)

@@ -16,6 +16,9 @@ species, cell, neighbour list) to per-atom energies in eV. The whole contract:
 ``computes_derivatives``    ``True`` if ``forward`` returns its own ``forces`` [N, 3] and
                             ``stress`` [B, 3, 3] (compiled peer models); otherwise forces and
                             stress come from autograd in :func:`mlcalc.evaluate.evaluate`
+``shares_descriptors``      ``True`` if the model is ``from_descriptors(descriptors(graph), graph)``
+                            with weight-free ``descriptors`` (a committee sharing them):
+                            :func:`~mlcalc.evaluate.evaluate` then differentiates in two stages
 ``check_dtype(dtype)``      raise ``ValueError`` if the model cannot give correct numbers in it
 ``diagnose(graph, out)``    warnings for the calculator to issue (never called in training)
 training hooks              ``fit_statistics``, ``absorb_energy_offsets``, ``remap_species``:
@@ -73,6 +76,8 @@ class Model(torch.nn.Module):
     per_structure_outputs: tuple[str, ...] = ()
     #: ``forward`` returns ``forces`` and ``stress`` itself (no autograd through it).
     computes_derivatives: ClassVar[bool] = False
+    #: ``forward`` is ``from_descriptors(descriptors(graph), graph)``, ``descriptors`` free of weights.
+    shares_descriptors: ClassVar[bool] = False
     #: Training options that suit the family, under the user's (``mlcalc.train.config``).
     training_defaults: ClassVar[dict[str, Any]] = {}
 

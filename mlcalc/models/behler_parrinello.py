@@ -166,7 +166,7 @@ class BehlerParrinello(Model):
         Per element and function: min, max, mean and (population) standard deviation over
         the atoms of that element. Elements absent from ``graph`` keep their statistics.
         """
-        values = self.descriptor(graph.edge_vectors(), graph.edge_index, graph.species)
+        values = self.descriptors(graph)
         for index, element in enumerate(self.species):
             g = values[graph.species == index][:, getattr(self, f"columns_{element}")]
             if len(g):
@@ -234,7 +234,11 @@ class BehlerParrinello(Model):
         return model
 
     def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
-        return self.from_descriptors(self.descriptor(graph.edge_vectors(), graph.edge_index, graph.species), graph)
+        return self.from_descriptors(self.descriptors(graph), graph)
+
+    def descriptors(self, graph: Graph) -> torch.Tensor:
+        """The symmetry functions of ``graph``'s atoms, ``[N, n_functions]`` (weight-free: a committee shares them)."""
+        return self.descriptor(graph.edge_vectors(), graph.edge_index, graph.species)
 
     def from_descriptors(self, values: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
         """The outputs from the symmetry functions ``values`` (``self.descriptor``'s rows) of ``graph``'s atoms

@@ -14,18 +14,24 @@ For ``K`` members with energies ``E_k``, per-atom energies ``E_k,i`` and forces 
 - ``novelty``, ``novelty_score`` (per atom): whether and how far an atom's features leave the
   training ranges (:mod:`mlcalc.uncertainty.novelty`), from the first member that stores them.
 
-The neighbour list is built once for the whole committee. Members sharing an
-architecture (same kind and same ``config()``) can run as one batched call: their
-parameters are stacked (``torch.func.stack_module_state``) and one template module is
-mapped over them with ``torch.func.vmap`` + ``functional_call``; buffers equal in all
-members (descriptor scaling, normalisations) are shared rather than stacked, and
-:func:`mlcalc.evaluate.evaluate` takes all members' forces and stress in one batched
-backward pass. That pays off where the costly part does not depend on the weights
-(Behler-Parrinello: the symmetry functions are computed once for all members); for
-Allegro the mapped forward costs more than the members one by one on CPU
-(``bench/results/ensemble.md``), so by default (``batched="auto"``) such members, other
-families, and models ``vmap`` cannot map are evaluated one after the other on the shared
-graph, each through :func:`~mlcalc.evaluate.evaluate`.
+The neighbour list is built once for the whole committee. Members of one architecture
+(same kind and same ``config()``) form a group, evaluated in one of three ways:
+
+- **shared descriptors** (members with ``descriptors(graph)`` and ``from_descriptors``,
+  i.e. Behler-Parrinello): the weight-free descriptor (the symmetry functions, most of the
+  cost) is computed once per call and every member's networks read it;
+  :func:`mlcalc.evaluate.evaluate` then takes each member's forces and stress as one
+  vector-Jacobian product through that one descriptor graph (its ``shares_descriptors``
+  path). The default (``batched="auto"``) for such members.
+- **mapped** (``batched=True``): parameters stacked (``torch.func.stack_module_state``) and
+  one template module mapped over them with ``torch.func.vmap`` + ``functional_call``;
+  buffers equal in all members are shared rather than stacked, and ``evaluate`` takes all
+  members' forces and stress in one batched backward pass. For Allegro the mapped forward
+  costs more than the members one by one on CPU (``bench/results/ensemble.md``), so
+  ``"auto"`` maps only on CUDA.
+- **one by one** (``batched=False``, and ``"auto"`` for other members on CPU, other
+  families, and models ``vmap`` cannot map): each member through
+  :func:`~mlcalc.evaluate.evaluate` on the shared graph.
 """
 
 from __future__ import annotations
@@ -58,8 +64,8 @@ class Committee(Model):
     Args:
         members: the models; they must know the same elements (in any order).
         batched: ``True`` maps members of one architecture with ``vmap``; ``False`` runs them
-            one by one; ``"auto"`` maps them on CUDA, and on CPU only for the kinds in
-            :data:`BATCHED_KINDS`, where it was measured to pay off.
+            one by one; ``"auto"`` shares the descriptors of members that have them, maps
+            other members on CUDA and runs them one by one on CPU (module docstring).
 
     :meth:`member_outputs` gives energies, forces and stress per member, the way
     :class:`EnsembleCalculator` uses it.
@@ -99,23 +105,31 @@ class Committee(Model):
         self.n_members = len(members)
 
     def forward(self, graph: Graph) -> torch.Tensor:
-        rows = [group.energies(graph, batched=self._batch(group, graph)) for group in self.groups]
+        rows = [group.energies(graph, self._mode(group, graph)) for group in self.groups]
         return torch.cat(rows).index_select(0, self.order)
 
     def member_outputs(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
         """Per member ``energy [K, B]``, ``energies [K, N]``, ``forces [K, N, 3]`` (and ``stress``),
-        from :func:`mlcalc.evaluate.evaluate`: one call per mapped group, one per other member."""
+        from :func:`mlcalc.evaluate.evaluate`: one call per shared or mapped group, one per other
+        member; and ``descriptors_<n>``, the descriptors group ``n`` shared, if it did."""
         parts: list[dict[str, torch.Tensor]] = []
-        for group in self.groups:
-            parts += group.outputs(graph, batched=self._batch(group, graph), stress=stress)
+        shared = {}
+        for n, group in enumerate(self.groups):
+            outputs = group.outputs(graph, self._mode(group, graph), stress=stress)
+            if "descriptors" in outputs[0]:
+                shared[f"descriptors_{n}"] = outputs[0]["descriptors"].detach()
+            parts += outputs
         keys = ("energy", "energies", "forces", "stress") if stress else ("energy", "energies", "forces")
-        return {key: torch.cat([part[key] for part in parts]).index_select(0, self.order) for key in keys}
+        return {key: torch.cat([part[key] for part in parts]).index_select(0, self.order) for key in keys} | shared
 
-    def _batch(self, group: MemberGroup, graph: Graph) -> bool:
+    def _mode(self, group: MemberGroup, graph: Graph) -> str:
+        """``"shared"`` (descriptors), ``"mapped"`` (vmap) or ``"loop"`` (one by one), as ``batched`` says."""
         group.quiet = self.batched == "auto"  # an automatic choice falls back without a warning
         if self.batched == "auto":
-            return graph.positions.device.type == "cuda" or group.kind in BATCHED_KINDS
-        return bool(self.batched)
+            if group.shareable:
+                return "shared"
+            return "mapped" if graph.positions.device.type == "cuda" else "loop"
+        return "mapped" if self.batched else "loop"
 
     def config(self) -> dict[str, Any]:
         raise TypeError("a committee is not saved as one model file: save its members")
@@ -133,6 +147,9 @@ class MemberGroup(torch.nn.Module):
         remap = [members[0].species.index(e) for e in species] if species is not None else []
         self.register_buffer("species_map", torch.tensor(remap, dtype=torch.long), persistent=False)
         self.mappable = len(members) > 1
+        self.shareable = self.mappable and all(
+            callable(getattr(m, name, None)) for m in members for name in ("descriptors", "from_descriptors")
+        )
         if self.mappable:
             params, buffers = stack_module_state(list(members))
             self.parameter_names = list(params)
@@ -146,21 +163,25 @@ class MemberGroup(torch.nn.Module):
             # the template runs under functional_call with the stacked tensors swapped in: no storage of its own
             object.__setattr__(self, "template", copy.deepcopy(members[0]).to("meta"))
 
-    def energies(self, graph: Graph, batched: bool) -> torch.Tensor:
-        """Per-atom energies ``[k, N]`` of the group's ``k`` members."""
+    def energies(self, graph: Graph, mode: str) -> torch.Tensor:
+        """Per-atom energies ``[k, N]`` of the group's ``k`` members, evaluated as ``mode`` says."""
         graph = self.own_graph(graph)
-        if batched and self._map_ok():
+        if mode == "shared":
+            return _SharedDescriptors(self)(graph)["energies"]
+        if mode == "mapped" and self._map_ok():
             try:
                 return _Mapped(self)(graph)
             except RuntimeError as error:
                 self._give_up_mapping(error)
         return torch.stack([_energies(member(graph)) for member in self.members])
 
-    def outputs(self, graph: Graph, batched: bool, stress: bool) -> list[dict[str, torch.Tensor]]:
-        """Energies, forces (and stress) with a leading member axis: one dict for the mapped
-        group, else one per member."""
+    def outputs(self, graph: Graph, mode: str, stress: bool) -> list[dict[str, torch.Tensor]]:
+        """Energies, forces (and stress) with a leading member axis: one dict for the shared or
+        mapped group, else one per member."""
         graph = self.own_graph(graph)
-        if batched and self._map_ok():
+        if mode == "shared":
+            return [evaluate(_SharedDescriptors(self), graph, forces=True, stress=stress)]
+        if mode == "mapped" and self._map_ok():
             try:
                 return [evaluate(_Mapped(self), graph, forces=True, stress=stress)]
             except RuntimeError as error:
@@ -214,6 +235,27 @@ class _Mapped(Model):
         return vmap(member_energies)(params, stacked)
 
 
+class _SharedDescriptors(Model):
+    """A group's members reading one descriptor: ``descriptors`` of the first member (equal for
+    all, since they share ``config()``), per-atom energies ``[k, N]`` from each member's networks."""
+
+    shares_descriptors = True
+
+    def __init__(self, group: MemberGroup) -> None:
+        super().__init__(group.members[0].species, group.cutoff)
+        object.__setattr__(self, "group", group)
+
+    def descriptors(self, graph: Graph) -> torch.Tensor:
+        return self.group.members[0].descriptors(graph)
+
+    def from_descriptors(self, values: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
+        energies = torch.stack([_energies(member.from_descriptors(values, graph)) for member in self.group.members])
+        return {"energies": energies, "descriptors": values}
+
+    def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
+        return self.from_descriptors(self.descriptors(graph), graph)
+
+
 class EnsembleCalculator(MLCalculator):
     """ASE calculator for a committee of models; results as described in the module docstring.
 
@@ -247,7 +289,7 @@ class EnsembleCalculator(MLCalculator):
     ) -> None:
         models = [_as_model(member, n2p2_units or {}).eval() for member in members]
         super().__init__(Committee(models, batched=batched), **kwargs)
-        self._novelty_group = next((g for g in self.model.groups if has_ranges(g.members[0])), None)
+        self._novelty_group = next((n for n, g in enumerate(self.model.groups) if has_ranges(g.members[0])), None)
 
     @property
     def members(self) -> list[Model]:
@@ -255,11 +297,13 @@ class EnsembleCalculator(MLCalculator):
 
     def evaluate_graph(self, graph: Graph, *, stress: bool) -> dict[str, torch.Tensor]:
         """Committee statistics, and the per-atom novelty (:mod:`mlcalc.uncertainty.novelty`) of
-        the first member that knows its training ranges."""
-        results = committee_statistics(self.model.member_outputs(graph, stress=stress), graph)
+        the first member that knows its training ranges (on the descriptors its group shared, if it did)."""
+        outputs = self.model.member_outputs(graph, stress=stress)
+        results = committee_statistics(outputs, graph)
         if self._novelty_group is not None:
-            group = self._novelty_group
-            results.update(novelty(group.members[0], group.own_graph(graph)))
+            group = self.model.groups[self._novelty_group]
+            features = outputs.get(f"descriptors_{self._novelty_group}")
+            results.update(novelty(group.members[0], group.own_graph(graph), features=features))
         return results
 
     def calculate_batch(self, structures: Sequence) -> list[dict[str, Any]]:
@@ -314,11 +358,6 @@ def _architecture(member: Model, index: int) -> str:
         return f"unique {index}"
     shapes = [(name, tuple(t.shape), str(t.dtype)) for name, t in (*member.named_parameters(), *member.named_buffers())]
     return json.dumps([type(member).__qualname__, member.kind, config, shapes])
-
-
-#: Model kinds whose committees run faster batched on CPU (``bench/results/ensemble.md``):
-#: their costly part, the descriptor, does not depend on the weights and is computed once.
-BATCHED_KINDS = ("behler_parrinello",)
 
 
 def _energies(output: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:

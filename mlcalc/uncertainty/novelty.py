@@ -154,9 +154,10 @@ def training_ranges(model: Model) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def novelty(model: Model, graph: Graph) -> dict[str, torch.Tensor]:
-    """Per-atom ``novelty`` (count of features outside the training range) and ``novelty_score``."""
-    features = atom_features(model, graph)
+def novelty(model: Model, graph: Graph, features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-atom ``novelty`` (count of features outside the training range) and ``novelty_score``;
+    ``features``: :func:`atom_features` when already computed (a committee's shared descriptors)."""
+    features = atom_features(model, graph) if features is None else features
     lo, hi = (value.to(features.dtype)[graph.species] for value in training_ranges(model))
     tolerance = 1000.0 * torch.finfo(features.dtype).eps * features.abs().clamp(min=1.0)
     below, above = lo - features, features - hi

@@ -8,7 +8,9 @@ from ase import Atoms
 from ase.build import bulk
 
 from mlcalc.descriptors import SymmetryFunction
+from mlcalc.descriptors.ani import AEVParameters
 from mlcalc.models.allegro import Allegro
+from mlcalc.models.ani import ANI
 from mlcalc.models.behler_parrinello import BehlerParrinello
 
 
@@ -40,6 +42,15 @@ def allegro(seed: int, species: list[str] = ["Cu"]) -> Allegro:  # noqa: B006
     return Allegro(
         species, 4.0, latent_dim=16, channels=4, two_body_hidden=[16], latent_hidden=[16], readout_hidden=[8]
     ).double()
+
+
+def ani(seed: int, species: list[str] = ["Cu"]) -> ANI:  # noqa: B006
+    torch.manual_seed(seed)
+    aev = AEVParameters(
+        Rcr=4.5, Rca=3.5, EtaR=(4.0, 1.0), ShfR=(2.0, 3.0), Zeta=(8.0,), ShfZ=(0.4, 2.0),
+        EtaA=(2.0,), ShfA=(2.0, 3.0), elements=tuple(species),
+    )  # fmt: skip
+    return ANI(species, aev, {e: [6] for e in species}, {e: [9, 6] for e in species}, members=2, energy_scale=0.5)
 
 
 def copper(seed: int = 1) -> Atoms:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 
 import mlcalc
 from mlcalc.calculator import MLCalculator
 from mlcalc.models.behler_parrinello import BehlerParrinello
-from tests.uncertainty.models import allegro, bp, copper
+from tests.uncertainty.models import allegro, ani, bp, copper
 
 QUANTITIES = ("energy", "energies", "forces", "stress")
 
@@ -63,6 +64,41 @@ def test_mean_and_spread_equal_the_members(make, batched):
     np.testing.assert_allclose(results["forces_std"], forces_std, rtol=0, atol=1e-12)
     assert results["max_forces_std"] == pytest.approx(forces_std.max(), abs=1e-12)
     assert results["max_forces_std"] > 0
+
+
+@pytest.mark.parametrize("family", [bp, ani])
+def test_shared_descriptors_equal_the_members_alone(family):
+    """Behler-Parrinello (or ANI) members of one architecture share their symmetry functions (AEVs),
+    computed once (``batched="auto"``): every member's energy, forces and stress equal its own evaluation."""
+    from mlcalc.evaluate import evaluate
+    from mlcalc.graph import Graph
+    from mlcalc.uncertainty.committee import Committee
+
+    models = [family(seed, ["Cu", "Ag"]) for seed in range(3)]
+    structures = [copper(), copper(seed=7)]
+    structures[0].numbers[::3] = 47
+    structures[1].set_cell(structures[1].cell * 1.03, scale_atoms=True)
+    graph = Graph.from_atoms(structures, np.array([-1] * 29 + [0] + [-1] * 17 + [1] + [-1] * 71), 4.5)
+    committee = Committee(models)
+    assert [committee._mode(group, graph) for group in committee.groups] == ["shared"]
+    output = {key: value.detach() for key, value in committee.member_outputs(graph, stress=True).items()}
+    for k, model in enumerate(models):
+        alone = evaluate(model, graph, forces=True, stress=True)
+        for key in ("energy", "energies", "forces", "stress"):
+            np.testing.assert_allclose(output[key][k].numpy(), alone[key].detach().numpy(), rtol=0, atol=1e-10)
+    # without derivatives, and with create_graph (training), the one-pass forward gives the same
+    with torch.no_grad():
+        np.testing.assert_allclose(committee(graph).numpy(), output["energies"].numpy(), rtol=0, atol=1e-12)
+    again = evaluate(committee, graph, forces=True, stress=True, create_graph=True)
+    np.testing.assert_allclose(again["forces"].detach().numpy(), output["forces"].numpy(), rtol=0, atol=1e-12)
+    assert float(output["forces"].std(dim=0).max()) > 0  # the members differ
+
+
+def test_shared_descriptors_without_neighbours():
+    atoms = Atoms("Cu2", positions=[[0, 0, 0], [0, 0, 9]])
+    atoms.calc = mlcalc.EnsembleCalculator([bp(0), bp(1)], device="cpu")
+    np.testing.assert_allclose(atoms.get_forces(), 0.0)
+    assert atoms.calc.results["energy_std"] > 0
 
 
 def test_model_files_species_order_and_batches(tmp_path):

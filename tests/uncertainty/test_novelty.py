@@ -50,8 +50,9 @@ def test_behler_parrinello_statistics_serve_and_match_its_extrapolation_count():
     assert per_structure.tolist() == counts.tolist() and counts[1] > 0
 
 
-def test_ranges_travel_in_the_model_file_and_reach_the_committee(tmp_path):
-    models = [allegro(0), allegro(1)]
+@pytest.mark.parametrize("family", [allegro, bp])  # a BP committee reads the descriptors it shares
+def test_ranges_travel_in_the_model_file_and_reach_the_committee(tmp_path, family):
+    models = [family(0), family(1)]
     for n, model in enumerate(models):
         fit_ranges(model, [_graph(model, emt_copper(4))])
         mlcalc.save(model, tmp_path / f"m{n}.pt")
