@@ -67,11 +67,11 @@ class Graph:
         if self.vectors is not None:
             return self.vectors
         i, j = self.edge_index
+        # index_select, not [], and one addmm: ~1.5x faster forward and backward on CPU (bench/md.py)
+        difference = self.positions.index_select(0, j) - self.positions.index_select(0, i)
         if self.n_structures == 1:
-            offsets = self.shifts @ self.cell[0]
-        else:
-            offsets = torch.einsum("ek,ekl->el", self.shifts, self.cell[self.batch[i]])
-        return self.positions[j] - self.positions[i] + offsets
+            return torch.addmm(difference, self.shifts, self.cell[0])
+        return difference + torch.einsum("ek,ekl->el", self.shifts, self.cell[self.batch[i]])
 
     def with_geometry(self) -> Graph:
         """The same graph with its edge vectors computed once and stored for every consumer."""

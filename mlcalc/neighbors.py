@@ -172,11 +172,17 @@ def wrap(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.n
 class VerletList:
     """A neighbour list with a skin, kept while no atom moved more than half of it.
 
-    :meth:`update` returns the pairs within ``cutoff + skin`` (a superset of those within the
-    cutoff: models cut at their own radius) and the positions moved by the :func:`wrap` offsets
-    of the last rebuild. It rebuilds when the number of atoms, the cell or pbc change, or an atom
-    moved more than ``skin / 2`` since (then no pair can have crossed ``cutoff`` unseen).
+    :meth:`update` returns a superset of the pairs within ``cutoff`` (the caller cuts exactly at its
+    own radius) and the positions moved by the :func:`wrap` offsets of the last rebuild. It rebuilds
+    when the number of atoms, the cell or pbc change, or an atom moved more than ``skin / 2`` since
+    (then no pair can have crossed ``cutoff`` unseen). Between rebuilds it leaves out the pairs of
+    the ``cutoff + skin`` list that cannot be within ``cutoff`` yet: a pair's length changes by at
+    most twice the largest displacement since the rebuild, so pairs that were longer than
+    ``cutoff`` plus that (and a margin for rounding) are dropped without computing their length.
     """
+
+    #: Angstrom added to the bound above, far more than the rounding of any length in float64.
+    MARGIN = 1e-6
 
     def __init__(self, cutoff: float, skin: float, backend: str = "auto") -> None:
         if skin < 0:
@@ -189,19 +195,31 @@ class VerletList:
         self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray
     ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(wrapped positions, i, j, shifts)`` for the structure now."""
-        if not self._valid(positions, cell, pbc):
+        moved = self._moved(positions, cell, pbc)
+        if moved is None or moved > 0.5 * self.skin:
             wrapped, offsets = wrap(positions, cell, pbc)
             i, j, shifts = neighbor_list(wrapped, cell, pbc, self.cutoff + self.skin, backend=self.backend)
             self._reference = (positions.copy(), cell.copy(), np.array(pbc, dtype=bool))
             self._offsets, self._pairs = offsets, (i, j, shifts)
+            vectors = wrapped[j.cpu().numpy()] - wrapped[i.cpu().numpy()] + shifts.cpu().numpy() @ cell
+            self._lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+            self._farthest, self._kept = 0.0, None
             self.builds += 1
-        return (positions - self._offsets, *self._pairs)
+            moved = 0.0
+        self._farthest = max(self._farthest, moved)  # never shrinks: the kept pairs only grow until a rebuild
+        near = self._lengths < self.cutoff + 2.0 * self._farthest + self.MARGIN
+        if self._kept is None or len(self._kept[0]) != int(near.sum()):
+            keep = torch.as_tensor(np.flatnonzero(near), device=self._pairs[0].device)
+            self._kept = tuple(array.index_select(0, keep) for array in self._pairs)
+        return (positions - self._offsets, *self._kept)
 
-    def _valid(self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> bool:
+    def _moved(self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> float | None:
+        """The largest displacement since the last rebuild (Angstrom); None if the list must be rebuilt."""
         if self._reference is None:
-            return False
+            return None
         old_positions, old_cell, old_pbc = self._reference
         if old_positions.shape != positions.shape or not (old_cell == cell).all() or not (old_pbc == pbc).all():
-            return False
-        moved = np.einsum("ij,ij->i", positions - old_positions, positions - old_positions).max(initial=0.0)
-        return bool(moved <= (0.5 * self.skin) ** 2)
+            return None
+        return float(
+            np.sqrt(np.einsum("ij,ij->i", positions - old_positions, positions - old_positions).max(initial=0.0))
+        )

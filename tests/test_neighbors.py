@@ -6,7 +6,7 @@ import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 
-from mlcalc.neighbors import BACKENDS, neighbor_list, wrap
+from mlcalc.neighbors import BACKENDS, VerletList, neighbor_list, wrap
 
 CPU_BACKENDS = [b for b in BACKENDS if b != "auto"]
 
@@ -112,3 +112,25 @@ def test_wrap_moves_by_whole_lattice_vectors_or_as_a_whole():
     wrapped, offsets = wrap(molecule_far_away.positions, molecule_far_away.cell.array, molecule_far_away.pbc)
     assert np.abs(wrapped.mean(axis=0)).max() < 1e-9
     assert np.ptp(offsets, axis=0).max() == 0.0  # one vector for every atom: edges unchanged
+
+
+def test_verlet_list_keeps_every_pair_within_the_cutoff_and_prunes_the_skin():
+    atoms = _triclinic().repeat(2)
+    cutoff, skin = 3.5, 1.0
+    verlet = VerletList(cutoff, skin)
+    rng = np.random.default_rng(7)
+    start = atoms.positions.copy()
+    sizes = []
+    for _ in range(12):  # random moves of at most skin / 2 from the start: no rebuild
+        atoms.positions = start + rng.uniform(-1, 1, start.shape) * 0.27 * rng.random()
+        wrapped, i, j, shifts = verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
+        lengths = np.linalg.norm(wrapped[j] - wrapped[i] + shifts.numpy() @ atoms.cell.array, axis=1)
+        kept = {
+            (a, b, *s)
+            for a, b, s, d in zip(i.tolist(), j.tolist(), shifts.tolist(), lengths, strict=True)
+            if d < cutoff
+        }
+        assert kept == _brute_force(atoms, cutoff)
+        sizes.append(len(i))
+    assert verlet.builds == 1
+    assert min(sizes) < len(_brute_force(atoms, cutoff + skin))  # pairs that cannot be in range are left out
