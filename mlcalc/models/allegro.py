@@ -176,10 +176,7 @@ class Allegro(Model):
     def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
         """The trainer's protocol: energies become ``scale * E_i + E0_{Z_i}`` (eV), folded into
         the per-species ``sigma_Z`` and ``mu_Z`` (``species_scale``, ``species_shift``)."""
-        unknown = set(reference_energies) - set(self.species)
-        if unknown:
-            raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {self.species}")
-        offsets = [float(reference_energies.get(e, 0.0)) for e in self.species]
+        offsets = self.offsets_per_species(reference_energies)
         self.species_scale.mul_(float(scale))
         self.species_shift.mul_(float(scale)).add_(torch.tensor(offsets, dtype=self.species_shift.dtype))
 

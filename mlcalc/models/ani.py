@@ -181,11 +181,8 @@ class ANI(Model):
     @torch.no_grad()
     def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
         """Energies become ``scale * E_i + E0'_{Z_i}`` (eV): folded into ``energy_scale`` and the self energies."""
-        unknown = set(reference_energies) - set(self.species)
-        if unknown:
-            raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {self.species}")
+        offsets = self.offsets_per_species(reference_energies)
         self.energy_scale *= float(scale)
-        offsets = [float(reference_energies.get(e, 0.0)) for e in self.species]
         self.self_energies.mul_(float(scale)).add_(torch.tensor(offsets, dtype=self.self_energies.dtype))
 
     def remap_species(self, species: Sequence[str], source_of: Mapping[str, str] | None = None) -> ANI:

@@ -127,6 +127,14 @@ class Model(torch.nn.Module):
         implement it is wrapped in :class:`~mlcalc.models.scale_shift.ScaleShift` instead."""
         raise NotImplementedError(f"{type(self).__name__} does not absorb energy offsets")
 
+    def offsets_per_species(self, reference_energies: Mapping[str, float]) -> list[float]:
+        """``reference_energies`` (eV) in ``species`` order, 0 for an element not given; for the
+        families' ``absorb_energy_offsets``. Raises for an element this model does not know."""
+        unknown = set(reference_energies) - set(self.species)
+        if unknown:
+            raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {self.species}")
+        return [float(reference_energies.get(e, 0.0)) for e in self.species]
+
     def remap_species(self, species: Sequence[str], source_of: Mapping[str, str] | None = None) -> Model:
         """A copy for ``species``, element ``e`` initialised from ``source_of[e]``. Families that
         do not implement it get :func:`mlcalc.train.transfer.remap_species`'s generic remap."""

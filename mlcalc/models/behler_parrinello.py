@@ -191,11 +191,8 @@ class BehlerParrinello(Model):
     def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
         """The trainer's protocol: energies become ``scale * E_i + E0_{Z_i}`` (eV), folded into
         ``energy_scale`` and the per-element ``atomic_energies``."""
-        unknown = set(reference_energies) - set(self.species)
-        if unknown:
-            raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {self.species}")
+        offsets = self.offsets_per_species(reference_energies)
         self.energy_scale *= float(scale)
-        offsets = [float(reference_energies.get(e, 0.0)) for e in self.species]
         self.atomic_energies.mul_(float(scale)).add_(torch.tensor(offsets, dtype=self.atomic_energies.dtype))
 
     def remap_species(self, species: Sequence[str], source_of: Mapping[str, str] | None = None) -> BehlerParrinello:

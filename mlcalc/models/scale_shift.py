@@ -70,13 +70,9 @@ class ScaleShift(Model):
     def absorb_energy_offsets(self, scale: float, reference_energies: Mapping[str, float]) -> None:
         """Make the energies ``scale * E_i + E0_{Z_i}`` (the trainer's protocol, see
         :mod:`mlcalc.train.trainer`; a model family may implement it the same way)."""
-        unknown = set(reference_energies) - set(self.species)
-        if unknown:
-            raise ValueError(f"reference energies for {sorted(unknown)}, which are not among species {self.species}")
+        offsets = dict(zip(self.species, self.offsets_per_species(reference_energies), strict=True))
         self.scale *= float(scale)
-        self.reference_energies = {
-            e: scale * self.reference_energies.get(e, 0.0) + float(reference_energies.get(e, 0.0)) for e in self.species
-        }
+        self.reference_energies = {e: scale * self.reference_energies.get(e, 0.0) + offsets[e] for e in self.species}
         values = [self.reference_energies[e] for e in self.species]
         self.shift.copy_(torch.tensor(values, dtype=self.shift.dtype))
 
