@@ -196,7 +196,8 @@ def main() -> None:
     if args.lr:
         options["optimizer"] = {"lr": args.lr}
     if args.kalman:
-        options["optimizer"] = {key: yaml.safe_load(value) for key, value in (o.split("=", 1) for o in args.kalman)}
+        overrides = {key: yaml.safe_load(value) for key, value in (o.split("=", 1) for o in args.kalman)}
+        options["optimizer"] = {**options.get("optimizer", {}), **overrides}  # --lr and --kalman together
     if args.decay_epochs:
         options["scheduler"] = {"name": "exponential", "decay_epochs": args.decay_epochs}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {args.threads}")
