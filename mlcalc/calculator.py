@@ -21,7 +21,8 @@ the skin or the cell changed.
 What a model cannot evaluate correctly is refused with an error that names the problem:
 unknown options (``TypeError``), dtypes other than float32/float64 or one the model cannot
 use, unknown elements, NaN or infinite positions or cells, degenerate periodic cells,
-coincident atoms, and non-finite model outputs. Warnings (closer than the model has seen,
+coincident atoms, structures the model refuses (:meth:`~mlcalc.models.base.Model.check_graph`)
+and non-finite model outputs. Warnings (closer than the model has seen,
 the model's own :meth:`~mlcalc.models.base.Model.diagnose`) are issued here, never in ``forward``.
 
 The calculator never opens files itself (it sits below :mod:`mlcalc.io`); a path given as
@@ -167,6 +168,7 @@ class MLCalculator(Calculator):
 
     def _run(self, graph: Graph, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
         graph = self._checked_geometry(graph)
+        self.model.check_graph(graph)
         has_stress = [_has_stress(atoms) for atoms in structures]
         output = self.evaluate_graph(graph, stress=any(has_stress))
         _check_finite(output, graph, has_stress)

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.data import chemical_symbols
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 from mlcalc.neighbors import neighbor_list, wrap
 
@@ -87,7 +88,7 @@ class Graph:
         shorter range than the neighbour list); differentiable like the original."""
         vectors = self.edge_vectors()
         keep = vectors.detach().norm(dim=1) < cutoff
-        if bool(keep.all()):
+        if guard_or_false(keep.all().item()):  # eager: nothing to drop; traced (torch.export): the general path
             return self
         kept = None if self.vectors is None else vectors[keep]
         return dataclasses.replace(self, edge_index=self.edge_index[:, keep], shifts=self.shifts[keep], vectors=kept)

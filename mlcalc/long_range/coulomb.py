@@ -13,22 +13,26 @@ for charged cells. ``E_surface = (2 pi / 3V) |sum_i q_i r_i|^2`` for a vacuum
 ``kappa``, cutoffs and the PME mesh come from :mod:`mlcalc.long_range.parameters`.
 
 Per-atom energies are ``E_i = 1/2 q_i phi_i`` (``phi_i`` the potential at atom ``i``) and
-sum to ``E``. Non-periodic structures get the plain sum ``1/2 sum_{i != j} q_i q_j / r_ij``.
+sum to ``E``. The Ewald sum is the ``p = 1`` case of :mod:`mlcalc.long_range.inverse_power`
+(every structure of a batch at once, traceable by ``torch.export``); PME is torch-pme's,
+one structure at a time. Non-periodic structures get the plain sum
+``1/2 sum_{i != j} q_i q_j / r_ij``.
 Everything is differentiable in positions, cell and charges: forces and stress come
 from :func:`mlcalc.evaluate.evaluate`, and learned charges get their gradients.
 """
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any
 
 import torch
 from ase.units import Bohr, Hartree
+from torch.fx.experimental.symbolic_shapes import guard_or_true
 
 from mlcalc.graph import Graph
-from mlcalc.long_range.parameters import EwaldParameters, ewald_kvectors
+from mlcalc.long_range.inverse_power import InversePowerSums, drop_legacy_keys
+from mlcalc.long_range.parameters import EwaldParameters
 
 #: 1 / (4 pi eps0) in eV Angstrom / e^2.
 COULOMB_CONSTANT = Hartree * Bohr
@@ -49,8 +53,9 @@ class Electrostatics(torch.nn.Module):
     Args:
         cutoff: real-space cutoff r_c (Angstrom); the graph must hold every pair within it.
         accuracy: target relative accuracy of the Ewald/PME sums (see ``parameters``).
-        method: ``"ewald"``, ``"pme"``, or ``"auto"`` (Ewald up to ``PME_THRESHOLD`` atoms
-            or for accuracies below ``PME_ACCURACY_FLOOR``, PME otherwise).
+        method: ``"ewald"``, ``"pme"``, or ``"auto"`` (Ewald up to ``PME_THRESHOLD`` atoms per
+            structure, averaged over a batch (a shape, so no host read), or for accuracies below
+            ``PME_ACCURACY_FLOOR``; PME otherwise). Only the Ewald sum is traceable by ``torch.export``.
         boundary: ``"tinfoil"`` (conducting, no surface term) or ``"vacuum"``.
     """
 
@@ -69,15 +74,15 @@ class Electrostatics(torch.nn.Module):
         self.accuracy, self.method, self.boundary = float(accuracy), method, boundary
         import torchpme  # here, not at import: torch-pme loads metatensor and torch._dynamo (seconds)
 
-        smearing = self.parameters_.smearing
-        half_sphere = _half_sphere_coulomb()(smearing=smearing, prefactor=COULOMB_CONSTANT)
-        self.ewald = torchpme.EwaldCalculator(half_sphere, lr_wavelength=1.0, full_neighbor_list=True)
+        self.ewald = InversePowerSums([1], cutoff, accuracy)
         self.pme = torchpme.PMECalculator(
-            torchpme.CoulombPotential(smearing=smearing, prefactor=COULOMB_CONSTANT),
+            torchpme.CoulombPotential(smearing=self.parameters_.smearing, prefactor=COULOMB_CONSTANT),
             mesh_spacing=self.parameters_.mesh_spacing,
             interpolation_nodes=self.parameters_.interpolation_nodes,
             full_neighbor_list=True,
         )
+        # files saved before the Ewald sum moved to InversePowerSums hold torch-pme's constants here
+        self._register_load_state_dict_pre_hook(drop_legacy_keys(("ewald.potential.",)))
 
     @property
     def cutoff(self) -> float:
@@ -87,54 +92,60 @@ class Electrostatics(torch.nn.Module):
         return dict(cutoff=self.cutoff, accuracy=self.accuracy, method=self.method, boundary=self.boundary)
 
     def forward(self, graph: Graph, charges: torch.Tensor) -> torch.Tensor:
-        """Per-atom Coulomb energies ``[N]`` (eV) of the charges ``[N]`` (e) on ``graph``."""
+        """Per-atom Coulomb energies ``[N]`` (eV) of the charges ``[N]`` (e) on ``graph``.
+
+        Periodic structures (all three directions) get the Ewald or PME sum, the others the
+        direct sum; a structure periodic in some directions only gives wrong numbers here:
+        :meth:`check` refuses it (the calculator calls it before ``forward``).
+        """
         if charges.shape != graph.species.shape:
             raise ValueError(f"need one charge per atom, got shape {tuple(charges.shape)} for {graph.species.shape}")
-        energies = charges.new_zeros(charges.shape)
-        edge_structure = graph.batch[graph.edge_index[0]]
-        vectors = graph.edge_vectors()
-        for b, pbc in enumerate(graph.pbc.tolist()):  # one host read for all structures
-            atoms = torch.nonzero(graph.batch == b).squeeze(1)
-            if all(pbc):
-                edges = torch.nonzero(edge_structure == b).squeeze(1)
-                result = self._periodic(graph, b, atoms, edges, vectors[edges], charges[atoms])
-            elif not any(pbc):
-                result = _direct(graph.positions[atoms], charges[atoms])
-            else:
-                raise ValueError(
-                    f"structure {b} has pbc={pbc}: the Coulomb sum supports fully periodic "
-                    "or fully non-periodic structures only"
-                )
-            energies = energies.index_put((atoms,), result)
+        if self._use_pme(len(graph.positions) / graph.n_structures):
+            potentials = self._pme(graph, charges)
+        else:
+            potentials = COULOMB_CONSTANT * self.ewald(graph, charges.unsqueeze(1))[:, 0, 0]
+        energies = 0.5 * charges * potentials
+        periodic = graph.pbc.all(dim=1)
+        if self.boundary == "vacuum":
+            energies = energies + torch.where(periodic[graph.batch], _surface_energies(graph, charges), 0.0)
+        clusters = ~graph.pbc.any(dim=1)
+        if guard_or_true(clusters.any().item()):  # eager: skip when there is none; traced: always there
+            energies = torch.where(clusters[graph.batch], _direct(graph, charges), energies)
         return energies
 
-    def _periodic(self, graph: Graph, b: int, atoms, edges, vectors, charges) -> torch.Tensor:
-        cell = graph.cell[b]
-        positions = graph.positions[atoms]
-        distances = vectors.norm(dim=1)
-        inside = distances < self.cutoff
-        local = torch.full((len(graph.positions),), -1, dtype=torch.long, device=atoms.device)
-        local[atoms] = torch.arange(len(atoms), device=atoms.device)
-        pairs = local[graph.edge_index[:, edges[inside]]].T
-        arguments = dict(
-            charges=charges.unsqueeze(1),
-            cell=cell,
-            positions=positions,
-            neighbor_indices=pairs,
-            neighbor_distances=distances[inside],
-        )
-        # torch-pme's Ewald einsum would otherwise spend ~0.5 s per call in opt_einsum's
-        # "optimal" path search (measured, 8 atoms); left-to-right contraction is as fast.
-        with torch.backends.opt_einsum.flags(enabled=False):
-            if self._use_pme(len(atoms)):
-                potential = self.pme(**arguments)
-            else:
-                kvectors = ewald_kvectors(cell, self.parameters_.k_cutoff, half=True)
-                potential = self.ewald(**arguments, kvectors=kvectors)
-        energies = charges * potential.squeeze(1)
-        if self.boundary == "vacuum":
-            energies = energies + _surface_energies(positions, cell, charges)
-        return energies
+    def check(self, graph: Graph) -> None:
+        """Refuse structures periodic in some directions only (outside ``forward``: it reads ``pbc``)."""
+        mixed = graph.pbc.any(dim=1) & ~graph.pbc.all(dim=1)
+        if bool(mixed.any()):
+            b = int(torch.nonzero(mixed)[0])
+            raise ValueError(
+                f"structure {b} has pbc={graph.pbc[b].tolist()}: the Coulomb sum supports fully periodic "
+                "or fully non-periodic structures only"
+            )
+
+    def _pme(self, graph: Graph, charges: torch.Tensor) -> torch.Tensor:
+        """Potentials (eV/e) by torch-pme's PME, one periodic structure at a time (its mesh
+        depends on the cell: not traceable, for large cells only)."""
+        potentials = charges.new_zeros(charges.shape)
+        vectors = graph.edge_vectors()
+        edge_structure = graph.batch[graph.edge_index[0]]
+        for b, periodic in enumerate(graph.pbc.all(dim=1).tolist()):  # one host read for all structures
+            if not periodic:
+                continue
+            atoms = torch.nonzero(graph.batch == b).squeeze(1)
+            distances = vectors.norm(dim=1)
+            edges = torch.nonzero((edge_structure == b) & (distances < self.cutoff)).squeeze(1)
+            local = torch.full((len(graph.positions),), -1, dtype=torch.long, device=atoms.device)
+            local[atoms] = torch.arange(len(atoms), device=atoms.device)
+            potential = self.pme(
+                charges=charges[atoms].unsqueeze(1),
+                cell=graph.cell[b],
+                positions=graph.positions[atoms],
+                neighbor_indices=local[graph.edge_index[:, edges]].T,
+                neighbor_distances=distances[edges],
+            )
+            potentials = potentials.index_put((atoms,), 2.0 * potential.squeeze(1))  # torch-pme gives phi / 2
+        return potentials
 
     def diagnose(self, graph: Graph, charges: torch.Tensor) -> list[str]:
         """Warnings for the calculator (outside ``forward``): charged periodic cells."""
@@ -159,32 +170,20 @@ class Electrostatics(torch.nn.Module):
         )
 
 
-@functools.cache
-def _half_sphere_coulomb() -> type:
-    """torch-pme's Coulomb kernel doubled in k space, for Ewald sums over half the k-sphere
-    (``ewald_kvectors(..., half=True)``): half the work for the same sum. A class made on
-    first use, so that importing this module does not import torch-pme."""
-    import torchpme
-
-    class HalfSphereCoulomb(torchpme.CoulombPotential):
-        def lr_from_k_sq(self, k_sq: torch.Tensor) -> torch.Tensor:
-            return 2.0 * super().lr_from_k_sq(k_sq)
-
-    return HalfSphereCoulomb
-
-
-def _direct(positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
-    """``E_i = 1/2 q_i sum_{j != i} q_j / r_ij`` over all pairs (no cell, no cutoff)."""
-    n = len(positions)
-    eye = torch.eye(n, dtype=positions.dtype, device=positions.device)
+def _direct(graph: Graph, charges: torch.Tensor) -> torch.Tensor:
+    """``E_i = 1/2 q_i sum_{j != i} q_j / r_ij`` over all pairs of the same structure (no cell,
+    no cutoff; ``[N, N]`` for the whole batch)."""
+    positions = graph.positions
+    same = graph.batch.unsqueeze(0) == graph.batch.unsqueeze(1)
+    pairs = same & ~torch.eye(len(positions), dtype=torch.bool, device=positions.device)
     differences = positions.unsqueeze(0) - positions.unsqueeze(1)
-    distances = torch.sqrt((differences**2).sum(-1) + eye)  # the diagonal is masked below
-    inverse = (1.0 - eye) / distances
+    squares = torch.where(pairs, (differences**2).sum(-1), torch.ones_like(differences[..., 0]))
+    inverse = torch.where(pairs, torch.rsqrt(squares), torch.zeros_like(squares))  # masked: no 0/0 in gradients
     return 0.5 * COULOMB_CONSTANT * charges * (inverse @ charges)
 
 
-def _surface_energies(positions: torch.Tensor, cell: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
-    """Vacuum boundary: ``E_i = (2 pi / 3V) q_i r_i . M`` with ``M = sum_j q_j r_j``."""
-    dipole = charges @ positions
-    volume = torch.linalg.det(cell).abs()
-    return COULOMB_CONSTANT * 2.0 * torch.pi / (3.0 * volume) * charges * (positions @ dipole)
+def _surface_energies(graph: Graph, charges: torch.Tensor) -> torch.Tensor:
+    """Vacuum boundary: ``E_i = (2 pi / 3V) q_i r_i . M`` with ``M = sum_{j in b} q_j r_j``."""
+    dipoles = graph.per_structure(charges.unsqueeze(1) * graph.positions)[graph.batch]  # [N, 3]
+    volumes = graph.volumes().clamp(min=1e-30)[graph.batch]  # zero cells: masked by the caller
+    return COULOMB_CONSTANT * 2.0 * torch.pi / (3.0 * volumes) * charges * (graph.positions * dipoles).sum(dim=1)

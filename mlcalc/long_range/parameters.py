@@ -85,15 +85,31 @@ def ewald_kvectors(cell: torch.Tensor, k_cutoff: float, half: bool = False) -> t
     chosen without gradients; the vectors stay differentiable in ``cell`` (for the stress).
     """
     reciprocal = 2.0 * torch.pi * torch.linalg.inv(cell).transpose(0, 1)
+    return reciprocal_integers(cell[None], k_cutoff, half=half) @ reciprocal
+
+
+def reciprocal_integers(cells: torch.Tensor, k_cutoff: float, half: bool = True) -> torch.Tensor:
+    """Integer vectors ``n != 0``, ``[K, 3]`` (in ``cells``' dtype), holding every ``n`` with
+    ``|n @ B_b| <= k_cutoff`` for any of the cells ``[B, 3, 3]`` (one set for a whole batch;
+    each structure weighs out the vectors beyond its own sphere). With ``half``, one of each
+    pair ``n, -n`` (the first nonzero component positive).
+
+    The count depends on the cells: two small host reads (the box, then the sphere's
+    entries), which ``torch.export`` records as data-dependent sizes, so an exported
+    program takes any cell.
+    """
     with torch.no_grad():
+        cells = cells.detach()
+        reciprocal = 2.0 * torch.pi * torch.linalg.inv(cells).transpose(1, 2)
         # |n_a| = |k . a_a| / 2 pi <= k_c |a_a| / 2 pi
-        n_max = torch.floor(k_cutoff * cell.norm(dim=1) / (2.0 * torch.pi)).long().tolist()
-        axes = [torch.arange(-n, n + 1, device=cell.device, dtype=cell.dtype) for n in n_max]
+        n_max = torch.floor(k_cutoff * cells.norm(dim=2) / (2.0 * torch.pi)).amax(dim=0).long().tolist()
+        for n in n_max:
+            torch._check(n >= 0)
+        axes = [torch.arange(-n, n + 1, device=cells.device, dtype=cells.dtype) for n in n_max]
         integers = torch.cartesian_prod(*axes).reshape(-1, 3)
-        norms = (integers @ reciprocal.detach()).norm(dim=1)
-        keep = (norms <= k_cutoff) & (norms > 0)
+        norms = torch.einsum("kc,bcd->bkd", integers, reciprocal).norm(dim=2)
+        keep = ((norms <= k_cutoff) & (norms > 0)).any(dim=0)
         if half:
             n1, n2, n3 = integers.unbind(1)
             keep &= (n1 > 0) | ((n1 == 0) & ((n2 > 0) | ((n2 == 0) & (n3 > 0))))
-        integers = integers[keep]
-    return integers @ reciprocal
+        return integers[keep]

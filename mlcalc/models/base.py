@@ -111,6 +111,14 @@ class Model(torch.nn.Module):
     def check_dtype(self, dtype: torch.dtype) -> None:
         """Raise ``ValueError`` naming the reason if the model cannot be evaluated in ``dtype``."""
 
+    def check_graph(self, graph: Graph) -> None:
+        """Raise ``ValueError`` naming the problem for structures the model cannot evaluate (e.g.
+        cells periodic in some directions only, for an Ewald sum).
+
+        Runs before ``forward``, outside it (the calculator and the trainer call it); may
+        synchronise, so that ``forward`` need not.
+        """
+
     def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
         """Warnings about one evaluation (extrapolation, collapse, ...), for the calculator.
 

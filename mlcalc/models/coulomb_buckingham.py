@@ -201,6 +201,9 @@ class CoulombBuckingham(Model):
     def _qq(self, species_i: torch.Tensor, species_j: torch.Tensor) -> torch.Tensor:
         return self.charges[species_i] * self.charges[species_j]
 
+    def check_graph(self, graph: Graph) -> None:
+        self.coulomb.check(graph)
+
     def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
         """A warning when a pair is inside the collapse region (closer than its barrier top)."""
         i, j = graph.edge_index

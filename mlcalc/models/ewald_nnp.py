@@ -122,6 +122,10 @@ class EwaldNNP(Model):
     def check_dtype(self, dtype: torch.dtype) -> None:
         self.short_range.check_dtype(dtype)
 
+    def check_graph(self, graph: Graph) -> None:
+        self.short_range.check_graph(graph)
+        self.coulomb.check(graph)
+
     def diagnose(self, graph: Graph, output: dict[str, torch.Tensor]) -> list[str]:
         return self.short_range.diagnose(graph.within(self.short_range.cutoff), output) + self.coulomb.diagnose(
             graph, output["charges"]

@@ -120,6 +120,10 @@ class PairManyBody(Model):
                     ewald_max_power=self.ewald_max_power, accuracy=self.accuracy, hidden=self.hidden,
                     gamma=self.gamma, manybody_cutoff=self.manybody_cutoff, order_cutoff=self.order_cutoff)  # fmt: skip
 
+    def check_graph(self, graph: Graph) -> None:
+        if self.lattice is not None and not bool(graph.pbc.all()):
+            raise ValueError("inverse-power lattice sums need fully periodic structures (pbc True along a, b and c)")
+
     # ---- the pair part --------------------------------------------------------------------
 
     def pair_potentials(self, graph: Graph) -> torch.Tensor:

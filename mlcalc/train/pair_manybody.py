@@ -52,7 +52,9 @@ class PairManyBodyFit:
 
 def structure_graph(model: PairManyBody, structures: Sequence[Atoms]) -> Graph:
     """All structures as one float64 graph with the model's cutoff."""
-    return Graph.from_atoms(list(structures), species_lookup(model.species), model.cutoff)
+    graph = Graph.from_atoms(list(structures), species_lookup(model.species), model.cutoff)
+    model.check_graph(graph)
+    return graph
 
 
 def fit_pair_manybody(

@@ -144,6 +144,7 @@ class Trainer:
         }
         for split in SPLITS:
             for sample, origin in zip(self.samples[split], origins[split], strict=True):
+                network.check_graph(sample.graph)
                 sample.origin = origin
         self._check_stress_labels()
         if not self.config["transfer"]["from"]:

@@ -125,8 +125,8 @@ def _allegro() -> Family:
 @family("coulomb_buckingham")
 def _coulomb_buckingham() -> Family:
     model = CoulombBuckingham.preset("NaCl", cutoff=6.0, accuracy=1e-10, guard=True)
-    # the Ewald sum needs every direction periodic or none; it loops over structures on bool(pbc)
-    return Family(model, ("Na", "Cl"), spacing=2.82, mixed_pbc=False, exportable=False)
+    # the Ewald sum needs every direction periodic or none (Model.check_graph refuses the rest)
+    return Family(model, ("Na", "Cl"), spacing=2.82, mixed_pbc=False)
 
 
 @family("ewald_nnp_environment")
@@ -134,14 +134,14 @@ def _ewald_nnp() -> Family:
     torch.manual_seed(0)
     short = Buckingham(NACL_BUCKINGHAM, cutoff=6.0, species=["Cl", "Na"])
     model = EwaldNNP(short, "environment", charge_cutoff=4.0, accuracy=1e-10)
-    return Family(model, ("Na", "Cl"), spacing=2.82, mixed_pbc=False, exportable=False)
+    return Family(model, ("Na", "Cl"), spacing=2.82, mixed_pbc=False)
 
 
 @family("ewald_nnp_element")
 def _ewald_nnp_element() -> Family:
     short = Buckingham(NACL_BUCKINGHAM, cutoff=6.0, species=["Cl", "Na"])
     model = EwaldNNP(short, "element", initial_charges={"Na": 0.9, "Cl": -0.9}, accuracy=1e-10)
-    return Family(model, ("Na", "Cl"), spacing=2.82, mixed_pbc=False, exportable=False)
+    return Family(model, ("Na", "Cl"), spacing=2.82, mixed_pbc=False)
 
 
 @family("scale_shift")
