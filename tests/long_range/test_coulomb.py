@@ -11,6 +11,7 @@ from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_s
 
 from mlcalc import MLCalculator
 from mlcalc.evaluate import evaluate
+from mlcalc.graph import Graph
 from mlcalc.long_range import COULOMB_CONSTANT, Electrostatics
 from tests.long_range.helpers import FixedCharges, graph_of
 from tests.long_range.structures import random_triclinic
@@ -183,3 +184,15 @@ def test_evaluate_gives_stress_through_the_strained_graph():
     result = evaluate(FixedCharges(charges, cutoff=6.0, accuracy=1e-10), graph_of(atoms, 6.0))
     stress = result["stress"][0]
     torch.testing.assert_close(stress, stress.T)
+
+
+def test_a_batch_of_crystals_and_clusters_sums_each_as_alone():
+    crystal, charges = random_triclinic(seed=2)
+    cluster = crystal.copy()
+    cluster.pbc = False
+    structures, per_structure = [crystal, cluster, crystal.repeat((1, 2, 1))], [charges, charges, np.tile(charges, 2)]
+    graph = Graph.from_atoms(structures, np.zeros(120, dtype=np.int64), 6.0)
+    for options in ({"accuracy": 1e-10}, {"accuracy": 1e-10, "boundary": "vacuum"}):
+        batch = Electrostatics(6.0, **options)(graph, torch.as_tensor(np.concatenate(per_structure)))
+        alone = [_coulomb_energy(a, q, 6.0, **options) for a, q in zip(structures, per_structure, strict=True)]
+        np.testing.assert_allclose(graph.per_structure(batch).numpy(), alone, rtol=1e-12)

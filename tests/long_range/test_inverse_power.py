@@ -1,5 +1,7 @@
 """Ewald-type 1/r^p lattice sums against direct summation converged by brute force."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -69,3 +71,31 @@ def test_sums_do_not_depend_on_the_splitting():
     first = _sums(atoms, range(1, 7), cutoff=6.0, accuracy=1e-10)
     second = _sums(atoms, range(1, 7), cutoff=7.5, accuracy=1e-12)
     assert first == pytest.approx(second, rel=1e-7, abs=1e-9)
+
+
+def test_a_batch_sums_each_structure_as_alone():
+    """One k-set for the batch (each cell weighing out the vectors beyond its own sphere)."""
+    cells = [_cell(1), _cell(2).repeat((2, 1, 1)), _cell(3)]
+    graph = Graph.from_atoms(cells, species_lookup(["Cl", "Na"]), 6.0)
+    onehot = torch.nn.functional.one_hot(graph.species, 2).double()
+    batch = InversePowerSums(range(1, 7), 6.0, 1e-10)(graph, onehot).numpy()
+    alone = np.concatenate([_sums(atoms, range(1, 7)) for atoms in cells])
+    np.testing.assert_allclose(batch, alone, rtol=1e-12, atol=1e-12)
+
+
+class _Sums(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sums = InversePowerSums(range(1, 7), 6.0, 1e-10)
+
+    def forward(self, graph: Graph) -> torch.Tensor:
+        return self.sums(graph, torch.nn.functional.one_hot(graph.species, 2).to(graph.positions.dtype))
+
+
+def test_exported_sums_take_another_cell():
+    """torch.export traces the k-vector count as a data-dependent size: the program recomputes
+    the k-vectors for the cell it is given (here a larger one, with more of them)."""
+    graph = Graph.from_atoms([_cell(1)], species_lookup(["Cl", "Na"]), 6.0)
+    exported = torch.export.export(_Sums(), (graph,), strict=False).module()
+    larger = dataclasses.replace(graph, cell=1.3 * graph.cell, positions=1.3 * graph.positions)
+    np.testing.assert_allclose(exported(larger).numpy(), _Sums()(larger).numpy(), rtol=1e-12, atol=1e-12)
