@@ -1,4 +1,4 @@
-"""Long-range electrostatics: Ewald and PME sums (torch-pme) with verified parameters."""
+"""Long-range sums: Ewald (batched, exportable) and PME (torch-pme) with verified parameters."""
 
 from mlcalc.long_range.coulomb import COULOMB_CONSTANT, Electrostatics
 from mlcalc.long_range.parameters import EwaldParameters, ewald_kvectors
