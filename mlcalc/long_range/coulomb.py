@@ -127,13 +127,12 @@ class Electrostatics(torch.nn.Module):
         """Potentials (eV/e) by torch-pme's PME, one periodic structure at a time (its mesh
         depends on the cell: not traceable, for large cells only)."""
         potentials = charges.new_zeros(charges.shape)
-        vectors = graph.edge_vectors()
+        distances = graph.edge_vectors().norm(dim=1)
         edge_structure = graph.batch[graph.edge_index[0]]
         for b, periodic in enumerate(graph.pbc.all(dim=1).tolist()):  # one host read for all structures
             if not periodic:
                 continue
             atoms = torch.nonzero(graph.batch == b).squeeze(1)
-            distances = vectors.norm(dim=1)
             edges = torch.nonzero((edge_structure == b) & (distances < self.cutoff)).squeeze(1)
             local = torch.full((len(graph.positions),), -1, dtype=torch.long, device=atoms.device)
             local[atoms] = torch.arange(len(atoms), device=atoms.device)
