@@ -156,7 +156,8 @@ class Electrostatics(torch.nn.Module):
             for b in torch.nonzero(charged).flatten().tolist()
         ]
 
-    def _use_pme(self, n_atoms: int) -> bool:
+    def _use_pme(self, n_atoms: float) -> bool:
+        """PME or Ewald for structures of ``n_atoms`` (on average; a shape, not data, so no host read)."""
         if self.method == "auto":
             return n_atoms > PME_THRESHOLD and self.accuracy >= PME_ACCURACY_FLOOR
         return self.method == "pme"
