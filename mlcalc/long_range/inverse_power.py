@@ -151,18 +151,21 @@ def _real_space_kernel(p: int, r: torch.Tensor, x: torch.Tensor) -> torch.Tensor
 
 def _reciprocal_kernel(p: int, z: torch.Tensor) -> torch.Tensor:
     """``z^((p-3)/2) Gamma((3-p)/2, z)`` for ``z > 0`` (the upper incomplete gamma, not regularised)."""
-    root_pi_z_erfc = torch.sqrt(torch.pi * z) * torch.erfc(torch.sqrt(z))
     if p == 1:
         return torch.exp(-z) / z
     if p == 2:
-        return root_pi_z_erfc / z
+        return _root_pi_z_erfc(z) / z
     if p == 3:
         return _exp1(z)
     if p == 4:
-        return 2.0 * (torch.exp(-z) - root_pi_z_erfc)
+        return 2.0 * (torch.exp(-z) - _root_pi_z_erfc(z))
     if p == 5:
         return torch.exp(-z) - z * _exp1(z)
-    return ((2.0 - 4.0 * z) * torch.exp(-z) + 4.0 * z * root_pi_z_erfc) / 3.0
+    return ((2.0 - 4.0 * z) * torch.exp(-z) + 4.0 * z * _root_pi_z_erfc(z)) / 3.0
+
+
+def _root_pi_z_erfc(z: torch.Tensor) -> torch.Tensor:
+    return torch.sqrt(torch.pi * z) * torch.erfc(torch.sqrt(z))
 
 
 def _exp1(x: torch.Tensor) -> torch.Tensor:

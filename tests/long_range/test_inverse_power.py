@@ -10,7 +10,7 @@ from ase import Atoms
 from mlcalc.graph import Graph, species_lookup
 from mlcalc.long_range import Electrostatics
 from mlcalc.long_range.coulomb import COULOMB_CONSTANT
-from mlcalc.long_range.inverse_power import InversePowerSums
+from mlcalc.long_range.inverse_power import InversePowerSums, _exp1
 
 
 def _cell(seed: int = 1) -> Atoms:
@@ -99,3 +99,15 @@ def test_exported_sums_take_another_cell():
     exported = torch.export.export(_Sums(), (graph,), strict=False).module()
     larger = dataclasses.replace(graph, cell=1.3 * graph.cell, positions=1.3 * graph.positions)
     np.testing.assert_allclose(exported(larger).numpy(), _Sums()(larger).numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_exponential_integral_and_its_derivative():
+    """``E1`` (the p = 3 and 5 kernels) in fixed operations, against scipy, and ``E1' = -exp(-x) / x``."""
+    from scipy.special import exp1
+
+    x = torch.logspace(-5, 2, 500, dtype=torch.float64, requires_grad=True)
+    value = _exp1(x)
+    (derivative,) = torch.autograd.grad(value.sum(), x)
+    x = x.detach().numpy()
+    np.testing.assert_allclose(value.detach().numpy(), exp1(x), rtol=1e-14)
+    np.testing.assert_allclose(derivative.numpy(), -np.exp(-x) / x, rtol=1e-13)
