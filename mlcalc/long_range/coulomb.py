@@ -94,9 +94,9 @@ class Electrostatics(torch.nn.Module):
     def forward(self, graph: Graph, charges: torch.Tensor) -> torch.Tensor:
         """Per-atom Coulomb energies ``[N]`` (eV) of the charges ``[N]`` (e) on ``graph``.
 
-        Periodic structures (all three directions) get the Ewald or PME sum, the others the
-        direct sum; a structure periodic in some directions only gives wrong numbers here:
-        :meth:`check` refuses it (the calculator calls it before ``forward``).
+        Periodic structures (all three directions) get the Ewald or PME sum, non-periodic ones
+        the direct sum; a structure periodic in some directions only gets NaN here: :meth:`check`
+        refuses it with a clear error (the calculator and the trainer call it before ``forward``).
         """
         if charges.shape != graph.species.shape:
             raise ValueError(f"need one charge per atom, got shape {tuple(charges.shape)} for {graph.species.shape}")
@@ -104,14 +104,14 @@ class Electrostatics(torch.nn.Module):
             potentials = self._pme(graph, charges)
         else:
             potentials = COULOMB_CONSTANT * self.ewald(graph, charges.unsqueeze(1))[:, 0, 0]
+        periodic, clusters = graph.pbc.all(dim=1)[graph.batch], ~graph.pbc.any(dim=1)[graph.batch]
+        potentials = torch.where(periodic, potentials, torch.zeros_like(potentials))  # NaN outside cells
         energies = 0.5 * charges * potentials
-        periodic = graph.pbc.all(dim=1)
         if self.boundary == "vacuum":
-            energies = energies + torch.where(periodic[graph.batch], _surface_energies(graph, charges), 0.0)
-        clusters = ~graph.pbc.any(dim=1)
+            energies = energies + torch.where(periodic, _surface_energies(graph, charges), 0.0)
         if guard_or_true(clusters.any().item()):  # eager: skip when there is none; traced: always there
-            energies = torch.where(clusters[graph.batch], _direct(graph, charges), energies)
-        return energies
+            energies = torch.where(clusters, _direct(graph, charges), energies)
+        return torch.where(periodic | clusters, energies, torch.nan)
 
     def check(self, graph: Graph) -> None:
         """Refuse structures periodic in some directions only (outside ``forward``: it reads ``pbc``)."""
@@ -126,7 +126,7 @@ class Electrostatics(torch.nn.Module):
     def _pme(self, graph: Graph, charges: torch.Tensor) -> torch.Tensor:
         """Potentials (eV/e) by torch-pme's PME, one periodic structure at a time (its mesh
         depends on the cell: not traceable, for large cells only)."""
-        potentials = charges.new_zeros(charges.shape)
+        potentials = torch.full_like(charges, torch.nan)  # as the Ewald sum: NaN where it does not apply
         distances = graph.edge_vectors().norm(dim=1)
         edge_structure = graph.batch[graph.edge_index[0]]
         for b, periodic in enumerate(graph.pbc.all(dim=1).tolist()):  # one host read for all structures

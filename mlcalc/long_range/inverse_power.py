@@ -80,12 +80,12 @@ class InversePowerSums(torch.nn.Module):
         return self.parameters_.cutoff
 
     def forward(self, graph: Graph, channels: torch.Tensor) -> torch.Tensor:
-        """``[N, P, C]`` lattice-sum potentials of the channel charges ``[N, C]``; zero for the
-        atoms of structures that are not periodic along a, b and c (their callers refuse them,
-        or sum them otherwise)."""
+        """``[N, P, C]`` lattice-sum potentials of the channel charges ``[N, C]``; NaN for the
+        atoms of structures that are not periodic along a, b and c (a loud number, not a silent
+        one: callers refuse those before ``forward``, or sum them otherwise)."""
         periodic = graph.pbc.all(dim=1)
         phi = self._real_space(graph, channels) + self._reciprocal_space(graph, channels, periodic)
-        return torch.where(periodic[graph.batch][:, None, None], phi, torch.zeros_like(phi))
+        return torch.where(periodic[graph.batch][:, None, None], phi, torch.full_like(phi, torch.nan))
 
     def _real_space(self, graph: Graph, channels: torch.Tensor) -> torch.Tensor:
         """``sum_j q_j Q(p/2, x_ij) / r_ij^p`` over the edges within the cutoff."""

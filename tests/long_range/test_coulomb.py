@@ -175,6 +175,7 @@ def test_bad_input():
     atoms.pbc = [True, True, False]
     with pytest.raises(ValueError, match="fully periodic"):  # checked outside forward, before it
         Electrostatics(6.0).check(graph_of(atoms, 6.0))
+    assert torch.isnan(Electrostatics(6.0)(graph_of(atoms, 6.0), torch.as_tensor(charges))).all()  # loud if not
     with pytest.raises(ValueError, match="one charge per atom"):
         _coulomb_energy(atoms, charges[:3], cutoff=6.0)
 
