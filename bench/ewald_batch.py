@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
+import timeit
 import warnings
 from collections.abc import Callable
 
@@ -27,13 +27,8 @@ from mlcalc.models.pair_manybody import PairManyBody
 
 
 def _median_ms(call: Callable[[], object], repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    call()  # warm-up
+    return 1e3 * statistics.median(timeit.repeat(call, number=1, repeat=repeats))
 
 
 def _nacl(count: int, repeat: int) -> list[Atoms]:
