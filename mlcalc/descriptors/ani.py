@@ -29,8 +29,10 @@ shifts, 8 x 4 angular shifts) that is 7 x 16 + 28 x 32 = 1008 numbers per atom.
 Everything is vectorised: radial terms are scattered per edge; triplets come from the padded
 per-centre neighbour table of :func:`mlcalc.descriptors.symmetry_functions.neighbor_table`
 (every centre gets the same slot pairs ``a < b``, empty ones dropped), so no Python loop runs
-over atoms, pairs or triplets. Periodic images enter through the graph's edge shifts, and the
-AEV is differentiable in positions and cell (forces and stress from autograd).
+over atoms, pairs or triplets, and nothing branches on a data-dependent size, so the module
+exports with ``torch.export`` with the numbers of atoms and edges left symbolic. Periodic images
+enter through the graph's edge shifts, and the AEV is differentiable in positions and cell
+(forces and stress from autograd).
 """
 
 from __future__ import annotations

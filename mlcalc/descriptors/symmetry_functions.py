@@ -30,6 +30,12 @@ stays bounded (tens of thousands of atoms). Forces and stress still come from au
 :mod:`mlcalc.evaluate`, but the triplet sums carry their backward pass written out
 (:class:`_TripletSums`, compared with autograd through the formula in ``tests/descriptors``),
 which is faster than autograd through the per-triplet graph (``bench/results/md.md``).
+
+The module exports with ``torch.export`` (non-strict), numbers of atoms and edges included: while
+exporting, sizes are symbols the program may not branch on, so the triplet sums run as one block as
+wide as the widest centre (the table's width read from the data) and autograd differentiates the
+formula; the blocking by neighbour counts and the written-out backward are decisions made in Python
+on concrete sizes, for speed, and leave the numbers unchanged.
 """
 
 from __future__ import annotations
