@@ -548,12 +548,10 @@ def neighbor_table(centre: torch.Tensor, n_atoms: int) -> torch.Tensor:
 
 def _largest(counts: torch.Tensor) -> int:
     """The largest of ``counts`` (0 for none): a number in TorchScript and eager mode, a symbol while
-    exporting (then the program may not branch on it, so it is only declared non-negative)."""
+    exporting (``int()`` of it would ask for its value, which the program does not have)."""
     if torch.jit.is_scripting():
         return int(counts.max()) if counts.shape[0] > 0 else 0
-    largest = counts.max().item() if counts.shape[0] > 0 else 0
-    torch._check(largest >= 0)
-    return largest
+    return counts.max().item() if counts.shape[0] > 0 else 0
 
 
 def upper_pairs(width: int, device: torch.device | None = None) -> torch.Tensor:
