@@ -21,7 +21,7 @@ Geometry is computed once per evaluation: :meth:`Graph.with_geometry` stores the
 them; replacing positions or cell (:meth:`Graph.strained`) drops them.
 
 ``torch.export.export(model, (graph,))`` takes a Graph as input (it is a registered pytree
-dataclass).
+dataclass), and the program it gives saves with ``torch.export.save`` and loads with ``torch.export.load``.
 
 Positions built from ASE atoms are wrapped into the cell by whole lattice vectors in float64
 before the cast to the model's dtype, so float32 numbers do not depend on how far from the
@@ -190,8 +190,10 @@ class Graph:
         )
 
 
-# a pytree node, so that torch.export can take a Graph as a model's input
-torch.export.register_dataclass(Graph)
+# a pytree node, so that torch.export can take a Graph as a model's input; the name lets torch.export.save
+# write the program, and torch.export.load (weights_only) read back the example Graph stored with it
+torch.export.register_dataclass(Graph, serialized_type_name="mlcalc.graph.Graph")
+torch.serialization.add_safe_globals([Graph])
 
 
 def _neighbors(positions, cell, pbc, cutoff, backend):

@@ -29,8 +29,10 @@ shifts, 8 x 4 angular shifts) that is 7 x 16 + 28 x 32 = 1008 numbers per atom.
 Everything is vectorised: radial terms are scattered per edge; triplets come from the padded
 per-centre neighbour table of :func:`mlcalc.descriptors.symmetry_functions.neighbor_table`
 (every centre gets the same slot pairs ``a < b``, empty ones dropped), so no Python loop runs
-over atoms, pairs or triplets. Periodic images enter through the graph's edge shifts, and the
-AEV is differentiable in positions and cell (forces and stress from autograd).
+over atoms, pairs or triplets, and nothing branches on a data-dependent size, so the module
+exports with ``torch.export`` with the numbers of atoms and edges left symbolic. Periodic images
+enter through the graph's edge shifts, and the AEV is differentiable in positions and cell
+(forces and stress from autograd).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any
 import torch
 
 from mlcalc.descriptors.cutoff_functions import evaluate_cutoff
-from mlcalc.descriptors.symmetry_functions import neighbor_table
+from mlcalc.descriptors.symmetry_functions import neighbor_table, upper_pairs
 
 #: NeuroChem's ``.params`` keys of the AEV (list-valued ones in square brackets).
 PARAMETER_KEYS = ("Rcr", "Rca", "EtaR", "ShfR", "Zeta", "ShfZ", "EtaA", "ShfA", "Atyp")
@@ -127,7 +129,7 @@ class AEV(torch.nn.Module):
 
     def forward(self, vectors: torch.Tensor, edge_index: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
         """AEVs from edge vectors ``r_ij`` ``[E, 3]`` (A) of a full neighbour list and per-atom channels ``[N]``."""
-        n_atoms = len(channels)
+        n_atoms = channels.shape[0]
         r = vectors.norm(dim=1)
         radial = self._radial(r, edge_index, channels, n_atoms)
         angular = self._angular(vectors, r, edge_index, channels, n_atoms)
@@ -147,18 +149,16 @@ class AEV(torch.nn.Module):
         self, vectors: torch.Tensor, r: torch.Tensor, edge_index: torch.Tensor, channels: torch.Tensor, n_atoms: int
     ) -> torch.Tensor:
         p = self.params
-        out = vectors.new_zeros((n_atoms * p.n_pairs, p.angular_length))
         keep = torch.nonzero(r < p.Rca).squeeze(1)
         centre, order = torch.sort(edge_index[0, keep], stable=True)
         keep = keep[order]
-        if len(keep) >= 2:
-            a, b = slot_pairs(neighbor_table(centre, n_atoms), len(keep))
-            if len(a):
-                ea, eb = keep[a], keep[b]
-                terms = self._angular_terms(vectors[ea], vectors[eb], r[ea], r[eb])
-                pairs = self.pair_index[channels[edge_index[1, ea]], channels[edge_index[1, eb]]]
-                out = out.index_add(0, centre[a] * p.n_pairs + pairs, terms)
-        return out.view(n_atoms, -1)
+        # no branch on the number of triplets (torch.export cannot): none gives empty terms
+        a, b = slot_pairs(neighbor_table(centre, n_atoms), keep.shape[0])
+        ea, eb = keep[a], keep[b]
+        out = vectors.new_zeros((n_atoms * p.n_pairs, p.angular_length))
+        terms = self._angular_terms(vectors[ea], vectors[eb], r[ea], r[eb])
+        pairs = self.pair_index[channels[edge_index[1, ea]], channels[edge_index[1, eb]]]
+        return out.index_add(0, centre[a] * p.n_pairs + pairs, terms).view(n_atoms, -1)
 
     def _angular_terms(
         self, vector_j: torch.Tensor, vector_k: torch.Tensor, r_j: torch.Tensor, r_k: torch.Tensor
@@ -182,8 +182,7 @@ def _tensor(values: Sequence[float]) -> torch.Tensor:
 def slot_pairs(table: torch.Tensor, n_edges: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All unordered pairs ``(a, b)`` of filled slots of each row of a neighbour table (``n_edges`` marks
     an empty slot), as edge indices (TorchScript-compatible)."""
-    width = table.shape[1]
-    pairs = torch.triu_indices(width, width, offset=1, device=table.device)
+    pairs = upper_pairs(table.shape[1], table.device)
     a, b = table[:, pairs[0]].reshape(-1), table[:, pairs[1]].reshape(-1)
     filled = b < n_edges  # slots fill from the left, so an empty first slot implies an empty second
     return a[filled], b[filled]

@@ -30,6 +30,12 @@ stays bounded (tens of thousands of atoms). Forces and stress still come from au
 :mod:`mlcalc.evaluate`, but the triplet sums carry their backward pass written out
 (:class:`_TripletSums`, compared with autograd through the formula in ``tests/descriptors``),
 which is faster than autograd through the per-triplet graph (``bench/results/md.md``).
+
+The module exports with ``torch.export`` (non-strict), numbers of atoms and edges included: while
+exporting, sizes are symbols the program may not branch on, so the triplet sums run as one block as
+wide as the widest centre (the table's width read from the data) and autograd differentiates the
+formula; the blocking by neighbour counts and the written-out backward are decisions made in Python
+on concrete sizes, for speed, and leave the numbers unchanged.
 """
 
 from __future__ import annotations
@@ -160,7 +166,7 @@ class SymmetryFunctions(torch.nn.Module):
 
     def forward(self, vectors: torch.Tensor, edge_index: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         """Symmetry functions ``[N, n_functions]`` from edge vectors ``[E, 3]`` (A)."""
-        n_atoms = len(species)
+        n_atoms = species.shape[0]
         r = vectors.norm(dim=1)
         parts = []
         if self.radial:
@@ -178,7 +184,7 @@ class SymmetryFunctions(torch.nn.Module):
             fc = cutoff_function(r, rc, kind, alpha)
             eta, rs, kappa = (r.new_tensor([getattr(f, name) for f in members]) for name in ("eta", "rs", "kappa"))
             term = torch.exp(-eta * (r[:, None] - rs) ** 2) * fc[:, None]
-            if bool((kappa != 0).any()):
+            if any(f.kappa != 0 for f in members):
                 term = term * torch.cos(kappa * r[:, None])
             if len(self.species) > 1:
                 wanted = species.new_tensor([self.species.index(f.neighbors[0]) for f in members])
@@ -207,18 +213,23 @@ class SymmetryFunctions(torch.nn.Module):
         cutoffs = torch.cat([cutoffs, cutoffs.new_zeros((cutoffs.shape[0], 1))], dim=1)
         r = torch.cat([r, r.new_ones(1)])
         neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
-        counts = torch.bincount(centre, minlength=n_atoms)
-        if len(centre) == 0 or int(counts.max()) < 2:
-            return r.new_zeros((n_atoms, len(self.angular)))
         # centres sorted by neighbour count, so that each block pads only to its own widest centre
+        counts = neighbor_counts(centre, n_atoms)
         order = torch.argsort(counts, stable=True)
         table, counts = neighbor_table(centre, n_atoms).index_select(0, order), counts[order]
-        blocks = _blocks(counts.tolist(), min(TRIPLET_CHUNK, BLOCK_SLOTS * torch.get_num_threads()))
-        slots = sum((stop - start) * width * (width - 1) // 2 for start, stop, width in blocks)
-        use_checkpoint = torch.is_grad_enabled() and slots > TRIPLET_CHUNK
+        if torch.compiler.is_exporting():
+            # sizes are symbolic while exporting, so the program cannot branch on them: one block as
+            # wide as the widest centre (it also serves a centre with fewer than two neighbours)
+            blocks, use_checkpoint = [(0, n_atoms, table.shape[1])], False
+        else:
+            if len(centre) == 0 or int(counts[-1]) < 2:
+                return r.new_zeros((n_atoms, len(self.angular)))
+            blocks = _blocks(counts.tolist(), min(TRIPLET_CHUNK, BLOCK_SLOTS * torch.get_num_threads()))
+            slots = sum((stop - start) * width * (width - 1) // 2 for start, stop, width in blocks)
+            use_checkpoint = torch.is_grad_enabled() and slots > TRIPLET_CHUNK
         parts = []
         for start, stop, width in blocks:
-            first, second = torch.triu_indices(width, width, offset=1, device=table.device)
+            first, second = upper_pairs(width, table.device)
             block = table[start:stop, :width]
             args = (vectors, r, cutoffs, neighbor_species, *_slot_index(block[:, first], block[:, second], cutoffs))
             parts.append(
@@ -227,9 +238,8 @@ class SymmetryFunctions(torch.nn.Module):
                 else self._triplet_sum(*args)
             )
         sums = torch.cat(parts).index_select(0, torch.argsort(order))
-        group_index, shape_index = self._angular_indices(r.device)
-        norm = r.new_tensor([2.0 ** (1.0 - self._shapes[s][1]) for s in shape_index.tolist()])
-        return sums[:, group_index * len(self._shapes) + shape_index] * norm
+        columns, norm = self._angular_columns()
+        return sums[:, columns.to(r.device)] * norm.to(r)
 
     def _triplet_sum(
         self,
@@ -245,7 +255,11 @@ class SymmetryFunctions(torch.nn.Module):
         of slots ``p`` for each centre, so the sum over a centre's triplets is one batched matrix
         product. Under autograd this is :class:`_TripletSums`, whose backward pass is written out.
         """
-        if torch.is_grad_enabled() and any(t.requires_grad for t in (vectors, r, cutoffs)):
+        if (
+            torch.is_grad_enabled()
+            and any(t.requires_grad for t in (vectors, r, cutoffs))
+            and not torch.compiler.is_exporting()  # an exported program is differentiated through the formula
+        ):
             return _TripletSums.apply(self, vectors, r, cutoffs, neighbor_species, *index)
         terms = self._triplet_terms(vectors, r, cutoffs, neighbor_species, *index)
         return _per_centre(terms.radial, terms.shapes)
@@ -341,12 +355,13 @@ class SymmetryFunctions(torch.nn.Module):
             wanted.append(p * n + q)
         return key[:, None, :] == key.new_tensor(wanted)[None, :, None]
 
-    def _angular_indices(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """For each angular function, its radial group and its angular shape."""
+    def _angular_columns(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each angular function, its column ``group * n_shapes + shape`` of the triplet sums and its
+        factor ``2^(1-zeta)``."""
         group_of = {f: g for g, (_, members) in enumerate(self._pair_groups) for f in members}
-        group_index = [group_of[f] for f in self.angular]
-        shape_index = [self._shapes.index((f.lambda_, f.zeta)) for f in self.angular]
-        return torch.tensor(group_index, device=device), torch.tensor(shape_index, device=device)
+        columns = [group_of[f] * len(self._shapes) + self._shapes.index((f.lambda_, f.zeta)) for f in self.angular]
+        norm = [2.0 ** (1.0 - f.zeta) for f in self.angular]
+        return torch.tensor(columns), torch.tensor(norm, dtype=torch.float64)
 
 
 class _Terms(NamedTuple):
@@ -371,7 +386,7 @@ class _Terms(NamedTuple):
 
 def _per_centre(radial: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
     """``sum_p radial[c, g, p] shapes[c, s, p]``, ``[n_centres, G * S]``."""
-    return torch.bmm(radial, shapes.transpose(1, 2)).reshape(len(radial), -1)
+    return torch.bmm(radial, shapes.transpose(1, 2)).reshape(radial.shape[0], -1)
 
 
 class _TripletSums(torch.autograd.Function):
@@ -515,14 +530,34 @@ class _Powers:
         return result
 
 
+def neighbor_counts(centre: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """Edges per centre ``[n_atoms]`` (``torch.bincount`` with ``minlength``, whose size torch.export
+    cannot know)."""
+    return torch.zeros(n_atoms, dtype=torch.long, device=centre.device).index_add_(0, centre, torch.ones_like(centre))
+
+
 def neighbor_table(centre: torch.Tensor, n_atoms: int) -> torch.Tensor:
     """``[n_atoms, max_neighbors]`` edge indices per centre (``centre`` sorted), ``len(centre)`` in empty slots."""
-    counts = torch.bincount(centre, minlength=n_atoms)
-    width = int(counts.max()) if len(centre) else 0
-    slot = torch.arange(len(centre), device=centre.device) - (torch.cumsum(counts, 0) - counts)[centre]
-    table = torch.full((n_atoms, width), len(centre), dtype=torch.long, device=centre.device)
-    table[centre, slot] = torch.arange(len(centre), device=centre.device)
+    counts = neighbor_counts(centre, n_atoms)
+    width = _largest(counts)
+    slot = torch.arange(centre.shape[0], device=centre.device) - (torch.cumsum(counts, 0) - counts)[centre]
+    table = torch.full((n_atoms, width), centre.shape[0], dtype=torch.long, device=centre.device)
+    table[centre, slot] = torch.arange(centre.shape[0], device=centre.device)
     return table
+
+
+def _largest(counts: torch.Tensor) -> int:
+    """The largest of ``counts`` (0 for none): a number in TorchScript and eager mode, a symbol while
+    exporting (``int()`` of it would ask for its value, which the program does not have)."""
+    if torch.jit.is_scripting():
+        return int(counts.max()) if counts.shape[0] > 0 else 0
+    return counts.max().item() if counts.shape[0] > 0 else 0
+
+
+def upper_pairs(width: int, device: torch.device | None = None) -> torch.Tensor:
+    """``torch.triu_indices(width, width, offset=1)``, the slot pairs ``a < b`` of a neighbour-table row,
+    also for a symbolic ``width`` (torch.export)."""
+    return torch.ones((width, width), dtype=torch.bool, device=device).triu(1).nonzero().T
 
 
 def _sort_key(function: SymmetryFunction) -> tuple:

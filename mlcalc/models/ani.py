@@ -166,11 +166,10 @@ class ANI(Model):
 
     def from_descriptors(self, aev: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
         """The outputs from the AEVs ``aev`` of ``graph``'s atoms."""
-        outputs = aev.new_zeros((self.members, len(graph.species)))
+        outputs = aev.new_zeros((self.members, graph.species.shape[0]))
         for index, element in enumerate(self.species):
             atoms = torch.nonzero(graph.species == index).squeeze(1)
-            if len(atoms):
-                outputs = outputs.index_copy(1, atoms, self.networks[element](aev.index_select(0, atoms)))
+            outputs = outputs.index_copy(1, atoms, self.networks[element](aev.index_select(0, atoms)))
         outputs = self.energy_scale * outputs
         energies = outputs.mean(dim=0) + self.self_energies[graph.species]
         member_energies = outputs.new_zeros((self.members, graph.n_structures)).index_add(1, graph.batch, outputs)

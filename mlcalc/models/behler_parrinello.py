@@ -240,8 +240,8 @@ class BehlerParrinello(Model):
     def from_descriptors(self, values: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
         """The outputs from the symmetry functions ``values`` (``self.descriptor``'s rows) of ``graph``'s atoms
         (training on cached descriptors, :mod:`mlcalc.descriptors.cache`, calls this directly)."""
-        energies = values.new_zeros(len(graph.species))
-        outside = torch.zeros(len(graph.species), dtype=torch.long, device=values.device)
+        energies = values.new_zeros(graph.species.shape[0])
+        outside = torch.zeros(graph.species.shape[0], dtype=torch.long, device=values.device)
         for index, element in enumerate(self.species):
             atoms = None if len(self.species) == 1 else torch.nonzero(graph.species == index).squeeze(1)
             g = values if atoms is None else values[atoms]

@@ -107,8 +107,7 @@ def _behler_parrinello() -> Family:
     model.fit_statistics([Graph.from_atoms([training], species_lookup(model.species), model.cutoff)])
     with torch.no_grad():
         model.atomic_energies.copy_(torch.tensor([-1.5, -2.0], dtype=torch.float64))
-    # the angular sums block centres by their neighbour counts (counts.tolist()): data-dependent shapes
-    return Family(model, ("Na", "Cl"), spacing=2.82, exportable=False)
+    return Family(model, ("Na", "Cl"), spacing=2.82)
 
 
 @family("allegro")
@@ -161,8 +160,7 @@ def _ani() -> Family:
     layers = {"C": [6, 4], "O": [5]}
     codes = {"C": [9, 5, 6], "O": [9, 6]}  # CELU, Gaussian and identity, as NeuroChem codes them
     model = ANI(["C", "O"], aev, layers, codes, members=2, self_energies={"C": -1.0, "O": -2.0}, energy_scale=0.5)
-    # the angular sums block centres by their neighbour counts: data-dependent shapes
-    return Family(model, ("C", "O"), spacing=1.4, exportable=False)
+    return Family(model, ("C", "O"), spacing=1.4)
 
 
 @family("pair_manybody")
