@@ -173,6 +173,5 @@ def _pair_manybody() -> Family:
             (symmetric + symmetric.transpose(1, 2)) * torch.tensor([-5.0, -20.0, 50.0, 400.0])[:, None, None]
         )
         model.e0.copy_(torch.tensor([-0.1, -0.2], dtype=torch.float64))
-    # its lattice sums need all three directions periodic (Model.check_graph refuses the rest) and
-    # export; what does not yet is the symmetry functions' data-dependent angular blocks (descriptors)
-    return Family(model, ("Ar", "Kr"), spacing=3.0, mixed_pbc=False, clusters=False, exportable=False)
+    # its lattice sums need all three directions periodic (Model.check_graph refuses the rest)
+    return Family(model, ("Ar", "Kr"), spacing=3.0, mixed_pbc=False, clusters=False)

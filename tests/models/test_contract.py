@@ -4,7 +4,7 @@ Like nequip's ``BaseEnergyModelTests``: forces and stress against finite differe
 triclinic cell, a small cell (a lattice vector shorter than the cutoff) and a cell periodic in
 two directions, in float64; float32 close to float64; rotation, translation and permutation
 invariance; extensivity; the model-file round trip including ``min_distance``; coincident
-atoms refused; float32 energies independent of lattice translations; torch.jit.script.
+atoms refused; float32 energies independent of lattice translations; ``torch.export``.
 
 A new family joins by adding one factory to ``tests/models/families.py`` (see its docstring);
 nothing here changes.
