@@ -9,11 +9,12 @@ concatenation of a list of irreps. The product of ``a`` (irreps ``I_1``) and ``b
     c^{path}_{n, m_o} = sqrt(2 l_o + 1) sum_{m_1, m_2} C^{l_1 l_2 l_o}_{m_1 m_2 m_o} a_{n, l_1 m_1} b_{n, l_2 m_2}
 
 with ``C`` the real Wigner 3j symbols of e3nn (whose spherical-harmonic basis the inputs
-must use). All paths are fused into one matrix ``[dim_1 dim_2, dim_out]``, so the whole
-product is one outer product and one matrix multiplication (only the elementwise product
-``a_i b_i`` when nothing else couples, as for the scalar outputs of two equal irreps
-lists). Outputs are grouped by output irrep in the order of ``allowed``, paths of the
-same output irrep side by side.
+must use). All paths are fused into one matrix over the component pairs ``(i, j)`` that
+couple at all (``C`` is sparse: 10 of the 16 pairs of ``l <= 1`` inputs, ``i = j`` only for
+the scalar outputs of two equal irreps lists), so the whole product is two gathers, one
+elementwise product ``a_i b_j`` and one matrix multiplication; the gathers are skipped when
+the pairs are ``(i, i)`` for every ``i``. Outputs are grouped by output irrep in the order of
+``allowed``, paths of the same output irrep side by side.
 """
 
 from __future__ import annotations
@@ -74,13 +75,13 @@ class ChannelwiseTensorProduct(torch.nn.Module):
             raise ValueError(f"no allowed path from {self.irreps_1} x {self.irreps_2} into {list(allowed)}")
         # kept in float64 outside the module's buffers, so that casting the model to float32
         # and back never rounds the coefficients; one copy per (device, dtype) is cached
-        coupling = torch.cat(blocks, dim=1)
-        # when only "diagonal" entries a_i b_i couple (e.g. scalar outputs of equal irreps
-        # lists), the product is (a * b) @ coupling_diagonal: dim instead of dim^2 terms
-        square = coupling.reshape(dim_1, dim_2, -1)
-        off_diagonal = square.abs().sum(-1) * (1 - torch.eye(dim_1, dim_2, dtype=torch.float64))
-        self.diagonal = dim_1 == dim_2 and bool((off_diagonal == 0).all())
-        self.coupling_float64 = square.diagonal(dim1=0, dim2=1).T.contiguous() if self.diagonal else coupling
+        square = torch.cat(blocks, dim=1).reshape(dim_1, dim_2, -1)
+        pairs = square.abs().sum(-1).nonzero()  # the (i, j) that couple, row-major
+        self.coupling_float64 = square[pairs[:, 0], pairs[:, 1]]  # [pairs, dim_out]
+        self.register_buffer("index_1", pairs[:, 0].contiguous(), persistent=False)
+        self.register_buffer("index_2", pairs[:, 1].contiguous(), persistent=False)
+        #: only "diagonal" pairs a_i b_i couple, each i once: no gathers needed
+        self.diagonal = dim_1 == dim_2 == len(pairs) and bool((pairs[:, 0] == pairs[:, 1]).all())
         self._coupling_cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
     @property
@@ -90,13 +91,11 @@ class ChannelwiseTensorProduct(torch.nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``a [..., C, dim_1]``, ``b [..., C, dim_2]`` -> ``[..., C, dim_out]``."""
-        if self.diagonal:
-            return (a * b) @ self.coupling(a.device, a.dtype)
-        outer = (a.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
-        return outer @ self.coupling(a.device, a.dtype)
+        coupling = self.coupling(a.device, a.dtype)
+        return pair_product(a, b, self.index_1, self.index_2, coupling, not self.diagonal)
 
     def coupling(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """The fused Clebsch-Gordan matrix ``[dim_1 dim_2, dim_out]`` (``[dim, dim_out]`` if diagonal)."""
+        """The fused Clebsch-Gordan matrix ``[pairs, dim_out]`` over the coupling pairs ``(index_1, index_2)``."""
         key = (device, dtype)
         if key not in self._coupling_cache:
             self._coupling_cache[key] = self.coupling_float64.to(device=device, dtype=dtype)
@@ -110,6 +109,15 @@ class ChannelwiseTensorProduct(torch.nn.Module):
             part.unflatten(-1, (n_paths, 2 * ell + 1))
             for part, ((ell, _), n_paths) in zip(parts, self.output, strict=True)
         ]
+
+
+def pair_product(
+    a: torch.Tensor, b: torch.Tensor, index_1: torch.Tensor, index_2: torch.Tensor, coupling: torch.Tensor, gather: bool
+) -> torch.Tensor:
+    """``sum_p a_{index_1[p]} b_{index_2[p]} coupling[p]`` over the last dimension (TorchScript-compatible)."""
+    if gather:
+        a, b = a.index_select(-1, index_1), b.index_select(-1, index_2)
+    return (a * b) @ coupling
 
 
 def _offsets(irreps: Sequence[Irrep]) -> list[int]:

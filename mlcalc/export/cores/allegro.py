@@ -12,6 +12,7 @@ import torch
 from e3nn import o3
 
 from mlcalc.models.allegro import Allegro, AllegroLayer
+from mlcalc.nn.tensor_product import pair_product
 
 
 def _envelope(r: torch.Tensor, cutoff: torch.Tensor, p: int) -> torch.Tensor:
@@ -30,8 +31,10 @@ class _LayerCore(torch.nn.Module):
         self.embed, self.latent, self.mixing = layer.embed, layer.latent, layer.mixing
         self.alpha, self.norm = layer.residual
         self.neighbour_norm = layer.neighbour_norm
-        self.diagonal = product.diagonal
+        self.gather = not product.diagonal
         self.register_buffer("coupling", product.coupling_float64.to(dtype))
+        self.register_buffer("index_1", product.index_1.clone())
+        self.register_buffer("index_2", product.index_2.clone())
         self.register_buffer("expand_l", layer.expand_l.to(dtype))
         self.paths = [n_paths for _, n_paths in product.output]
         self.widths = [2 * ell + 1 for (ell, _), _ in product.output]
@@ -49,10 +52,7 @@ class _LayerCore(torch.nn.Module):
         weights = (self.embed(x).unflatten(1, (self.channels, self.n_l)) @ self.expand_l) * harmonics.unsqueeze(1)
         environment = weights.new_zeros((n_atoms, weights.shape[1], weights.shape[2])).index_add(0, centre, weights)
         environment = torch.index_select(environment * self.neighbour_norm, 0, centre)
-        if self.diagonal:
-            product = (tensors * environment) @ self.coupling
-        else:
-            product = (tensors.unsqueeze(-1) * environment.unsqueeze(-2)).flatten(-2) @ self.coupling
+        product = pair_product(tensors, environment, self.index_1, self.index_2, self.coupling, self.gather)
         parts = [
             part.unflatten(-1, (self.paths[k], self.widths[k]))
             for k, part in enumerate(torch.split(product, self.sizes, dim=-1))
