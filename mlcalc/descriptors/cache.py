@@ -25,15 +25,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from mlcalc.descriptors.cutoff_functions import cutoff_function
+from mlcalc.descriptors.cutoff_functions import cutoff_function, cutoff_slope
 from mlcalc.descriptors.symmetry_functions import (
+    BLOCK_SLOTS,
     SymmetryFunction,
     SymmetryFunctions,
+    _blocks,
+    _gather,
     _Powers,
+    _slot_index,
     neighbor_table,
 )
 from mlcalc.graph import Graph
@@ -143,13 +148,13 @@ def _parameters(functions: Sequence[SymmetryFunction], like: torch.Tensor) -> di
     return {name: like.new_tensor([getattr(f, name) for f in functions]) for name in names}
 
 
-def _cutoffs(functions: Sequence[SymmetryFunction], r: torch.Tensor) -> torch.Tensor:
-    """``f_c(r)`` per row of ``r`` and function, ``[T, n]``."""
+def _cutoffs(functions: Sequence[SymmetryFunction], r: torch.Tensor, slope: bool = False) -> torch.Tensor:
+    """``f_c(r)`` (or ``d f_c / dr``) per row of ``r`` and function, ``[T, n]``."""
     columns = {}
     for f in functions:
         key = (f.rc, f.cutoff, f.alpha)
         if key not in columns:
-            columns[key] = cutoff_function(r, *key)
+            columns[key] = (cutoff_slope if slope else cutoff_function)(r, *key)
     return torch.stack([columns[(f.rc, f.cutoff, f.alpha)] for f in functions], dim=1)
 
 
@@ -161,6 +166,21 @@ def _radial_terms(descriptor: SymmetryFunctions, vectors: torch.Tensor, neighbor
     terms = torch.exp(-p["eta"] * (r[:, None] - p["rs"]) ** 2) * torch.cos(p["kappa"] * r[:, None])
     wanted = neighbor_species.new_tensor([descriptor.species.index(f.neighbors[0]) for f in functions])
     return terms * _cutoffs(functions, r) * (neighbor_species[:, None] == wanted)
+
+
+def _radial_slopes(descriptor: SymmetryFunctions, r: torch.Tensor, neighbor_species: torch.Tensor) -> torch.Tensor:
+    """``d term / dr`` of :func:`_radial_terms` per edge, ``[E, n_radial]``: with ``x = r - r_s``,
+    ``exp(-eta x^2) [cos(kappa r) (f_c' - 2 eta x f_c) - kappa sin(kappa r) f_c]``."""
+    functions = descriptor.radial
+    p = _parameters(functions, r)
+    x = r[:, None] - p["rs"]
+    cutoffs = _cutoffs(functions, r)
+    slopes = _cutoffs(functions, r, slope=True) - 2.0 * p["eta"] * x * cutoffs
+    if bool((p["kappa"] != 0).any()):
+        phase = p["kappa"] * r[:, None]
+        slopes = torch.cos(phase) * slopes - p["kappa"] * torch.sin(phase) * cutoffs
+    wanted = neighbor_species.new_tensor([descriptor.species.index(f.neighbors[0]) for f in functions])
+    return torch.exp(-p["eta"] * x * x) * slopes * (neighbor_species[:, None] == wanted)
 
 
 def _angular_indices(descriptor: SymmetryFunctions) -> tuple[list[int], list[int]]:
@@ -257,4 +277,177 @@ def evaluate_cached(
     return results
 
 
-__all__ = ["DEFAULT_BUDGET", "DescriptorCache", "cache_descriptors", "evaluate_cached"]
+def vector_jacobian_products(
+    descriptor: SymmetryFunctions,
+    vectors: torch.Tensor,
+    edge_index: torch.Tensor,
+    species: torch.Tensor,
+    cotangents: torch.Tensor,
+) -> torch.Tensor:
+    """``sum_{i, g} W[k, i, g] dG_{i, g} / d r_e`` for ``K`` cotangents ``W = cotangents [K, N, n_g]`` at
+    once, ``[K, E, 3]``: what ``K`` backward passes through ``descriptor(vectors, edge_index, species)``
+    give (a committee's members reading one set of symmetry functions, :mod:`mlcalc.uncertainty.committee`),
+    without autograd and with the members' work reduced to a few products per triplet.
+
+    Every term depends on its edges' lengths ``r`` and, for angular terms, on ``u = r_a . r_b``, so
+    ``dL/dr_e = (dL/dr) r_e / r + sum (dL/du) r_other``. Radial terms give ``dL/dr_e = sum_g W
+    d term_g / dr`` with the slopes computed once (forward mode). For the angular ones, per block of
+    centres, the triplets' factors (``radial_g = exp(-eta_g s) m_g product``, ``m_g`` the element-pair
+    mask, ``product = f_c(r_a) f_c(r_b) [f_c(r_jk)]``, ``shape_s = (1 + lambda cos)^zeta``) are computed
+    once, and every member's cotangent on the sums ``sum_p radial_g shape_s`` (``W_k`` ``[G, S]`` per
+    centre, the angular functions' cotangents times ``2^(1 - zeta)``) is pulled back by two batched matrix
+    products over all members, ``Y_k = [W_k; -2 eta W_k] shape`` and ``Z_k = W_k d shape / d cos``, and one
+    reduction over ``g`` against ``exp(-eta_g s) m_g``: per family
+
+        dL/dproduct = sum_g Y_k,g e_g m_g,   dL/ds = product sum_g (-2 eta_g) Y_k,g e_g m_g,
+        dL/dcos    += product sum_g Z_k,g e_g m_g,
+
+    then the chain rule onto ``r_a``, ``r_b``, ``r_jk`` and ``u`` (as ``_TripletSums`` writes it out for
+    one cotangent). Memory: a block's temporaries, about ``3 K`` times ``[n_centres, G, P]``.
+    """
+    n_members = len(cotangents)
+    r = vectors.norm(dim=1)
+    d_r = vectors.new_zeros((n_members, len(vectors)))
+    d_vectors = vectors.new_zeros((n_members, *vectors.shape))
+    centre = edge_index[0]
+    n_radial = len(descriptor.radial)
+    if n_radial and len(vectors):
+        # per centre, its edges' slopes [M, n_radial] times the members' cotangents [n_radial, K]
+        order = torch.argsort(centre, stable=True)
+        table = neighbor_table(centre[order], len(species))
+        slopes = _radial_slopes(descriptor, r.index_select(0, order), species[edge_index[1, order]])
+        slopes = torch.cat([slopes, slopes.new_zeros((1, n_radial))]).index_select(0, table.reshape(-1))
+        pulled = torch.bmm(slopes.view(*table.shape, n_radial), cotangents[:, :, :n_radial].permute(1, 2, 0))
+        per_edge = pulled.new_zeros((len(vectors) + 1, n_members)).index_copy_(
+            0, table.reshape(-1), pulled.flatten(0, 1)
+        )
+        d_r[:, order] += per_edge[:-1].T
+    if descriptor.angular:
+        _angular_pullback(descriptor, vectors, r, edge_index, species, cotangents[:, :, n_radial:], d_r, d_vectors)
+    return d_vectors + d_r[:, :, None] * (vectors / r[:, None])
+
+
+def _angular_pullback(
+    descriptor: SymmetryFunctions,
+    vectors: torch.Tensor,
+    r: torch.Tensor,
+    edge_index: torch.Tensor,
+    species: torch.Tensor,
+    cotangents: torch.Tensor,
+    d_r: torch.Tensor,
+    d_vectors: torch.Tensor,
+) -> None:
+    """Adds the angular functions' part of :func:`vector_jacobian_products` to ``d_r [K, E]`` (along the
+    edges) and ``d_vectors [K, E, 3]``, block by block of centres (the layout of ``SymmetryFunctions._angular``)."""
+    n_atoms, n_members = len(species), len(cotangents)
+    keep = torch.nonzero(r < max(f.rc for f in descriptor.angular)).squeeze(1)
+    centre, order = torch.sort(edge_index[0, keep], stable=True)
+    keep = keep[order]
+    counts = torch.bincount(centre, minlength=n_atoms)
+    if len(centre) == 0 or int(counts.max()) < 2:
+        return
+    # the kept edges as columns, with a last dummy edge (length 1, cutoffs 0) for the empty slots
+    columns = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])]).T.contiguous()
+    lengths = torch.cat([r.index_select(0, keep), r.new_ones(1)])
+    keys = [family.key[1:4] for family in descriptor._families]
+    cutoffs = torch.stack([cutoff_function(lengths, *key) for key in keys])
+    cutoffs[:, -1] = 0.0
+    slopes = torch.stack([cutoff_slope(lengths, *key) for key in keys])
+    slopes[:, -1] = 0.0
+    neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
+    # the cotangents on the per-centre sums [K, N, G * S]
+    group_index, shape_index = descriptor._angular_indices(vectors.device)
+    n_shapes = len(descriptor._shapes)
+    norm = vectors.new_tensor([2.0 ** (1.0 - descriptor._shapes[s][1]) for s in shape_index.tolist()])
+    weights = cotangents.new_zeros((n_members, n_atoms, len(descriptor._pair_groups) * n_shapes))
+    weights[:, :, group_index * n_shapes + shape_index] = cotangents * norm
+    atoms = torch.argsort(counts, stable=True)
+    table, counts = neighbor_table(centre, n_atoms).index_select(0, atoms), counts[atoms]
+    pulled_r = lengths.new_zeros(n_members * len(lengths))
+    pulled_vectors = lengths.new_zeros(n_members * columns.numel())
+    for start, stop, width in _blocks(counts.tolist(), max(1, BLOCK_SLOTS // (2 * n_members))):
+        first, second = torch.triu_indices(width, width, offset=1, device=table.device)
+        block = table[start:stop, :width]
+        index = _slot_index(block[:, first], block[:, second], cutoffs)
+        block_weights = weights[:, atoms[start:stop]].unflatten(2, (-1, n_shapes)).transpose(0, 1)
+        terms = descriptor._triplet_terms(columns, lengths, cutoffs, neighbor_species, *index)
+        d_ra, d_rb, d_u = _triplet_pullback(descriptor, block_weights, terms, slopes, index).unbind(2)
+        a, b, vector_a, vector_b = index[:4]
+        _add_members(pulled_r, (a, b), (d_ra, d_rb))
+        _add_members(
+            pulled_vectors,
+            (vector_a, vector_b),
+            (d_u[:, :, None] * terms.vb[:, None], d_u[:, :, None] * terms.va[:, None]),
+        )
+    d_r[:, keep] += pulled_r.view(n_members, -1)[:, :-1]
+    d_vectors[:, keep] += pulled_vectors.view(n_members, 3, -1)[:, :, :-1].transpose(1, 2)
+
+
+def _triplet_pullback(
+    descriptor: SymmetryFunctions,
+    weights: torch.Tensor,
+    terms: Any,
+    slopes: torch.Tensor,
+    index: tuple[torch.Tensor, ...],
+) -> torch.Tensor:
+    """``dL/dr_a``, ``dL/dr_b`` and ``dL/du`` ``[n, K, 3, P]`` of one block's triplets for the members'
+    cotangents ``weights [n, K, G, S]`` (:func:`vector_jacobian_products`; the cutoff values'
+    derivatives are taken along ``r_a``, ``r_b`` with their ``slopes [F, E]``).
+
+    Per family, the members' three reductions (``dL/dproduct``, ``dL/ds / product``, ``dL/dcos / product``)
+    map linearly onto the three outputs with per-triplet coefficients that do not depend on the member."""
+    t = terms
+    n, n_members, n_groups, n_shapes = weights.shape
+    lambdas, zetas = (t.cos.new_tensor(column) for column in zip(*descriptor._shapes, strict=True))
+    base = 1.0 + lambdas[None, :, None] * t.cos[:, None, :]
+    d_shape = torch.where(base > 0, t.shapes * (lambdas * zetas)[None, :, None] / base, 0.0)  # d shape / d cos
+    etas = torch.cat([family.etas for family in descriptor._families]).to(weights)
+    scaled = torch.cat([weights, weights * (-2.0 * etas)[None, None, :, None]], dim=1)
+    along_shape = torch.bmm(scaled.reshape(n, -1, n_shapes), t.shapes).view(n, 2 * n_members, n_groups, -1)
+    along_cos = torch.bmm(weights.reshape(n, -1, n_shapes), d_shape).view(n, n_members, n_groups, -1)
+    gauss = t.gauss if t.mask is None else t.gauss * t.mask
+    _, _, _, _, cut_a, cut_b = index
+    slope_a, slope_b = _gather(slopes, cut_a), _gather(slopes, cut_b)
+    inverse_rjk = None if t.rjk is None else torch.where(t.rjk > 1e-6, 1.0 / t.rjk, 0.0)
+    outputs = 0.0
+    for i, family in enumerate(descriptor._families):
+        kind, rs = family.key[0], family.key[4]
+        rows = slice(family.start, family.stop)
+        reduced = torch.cat(
+            [
+                torch.linalg.vecdot(along_shape[:, :, rows], gauss[:, None, rows], dim=2),
+                torch.linalg.vecdot(along_cos[:, :, rows], gauss[:, None, rows], dim=2),
+            ],
+            dim=1,
+        ).view(n, 3, n_members, -1)  # d_product, d_s / product, d_cos / product
+        fa, fb = t.fa[:, i], t.fb[:, i]
+        fjk = t.fjk[:, i] if kind == "G4" else torch.ones_like(fa)
+        product = fa * fb * fjk
+        ra, rb = (t.ra, t.rb) if rs == 0.0 else (t.ra - rs, t.rb - rs)
+        # rows: d_ra, d_rb, d_u; columns: the three reductions
+        coefficients = [
+            [fjk * fb * slope_a[:, i], product * ra, -product * t.cos / t.ra],
+            [fjk * fa * slope_b[:, i], product * rb, -product * t.cos / t.rb],
+            [torch.zeros_like(fa), torch.zeros_like(fa), product / (t.ra * t.rb)],
+        ]
+        if kind == "G4":  # through r_jk^2 = r_a^2 + r_b^2 - 2u
+            d_rjk = [fa * fb * descriptor._jk_cutoff(t.rjk, family.key, slope=True), product * (t.rjk - rs)]
+            for row, factor in zip(coefficients, (t.ra * inverse_rjk, t.rb * inverse_rjk, -inverse_rjk), strict=True):
+                row[0], row[1] = row[0] + factor * d_rjk[0], row[1] + factor * d_rjk[1]
+        coefficients = torch.stack([torch.stack(row, dim=1) for row in coefficients], dim=1)  # [n, 3, 3, P]
+        outputs = outputs + (reduced.transpose(1, 2)[:, :, None] * coefficients[:, None]).sum(dim=3)
+    return outputs
+
+
+def _add_members(total: torch.Tensor, flats: tuple[torch.Tensor, ...], values: tuple[torch.Tensor, ...]) -> None:
+    """Adds ``values [n, K, ...]`` (each shaped like its flat index ``[n, ...]`` after the member axis)
+    into ``total``, ``K`` consecutive tables, at ``flats``."""
+    n_members = values[0].shape[1]
+    size = len(total) // n_members
+    offsets = size * torch.arange(n_members, device=total.device)
+    for flat, value in zip(flats, values, strict=True):
+        index = flat.unsqueeze(1) + offsets.view(1, -1, *([1] * (flat.dim() - 1)))
+        total.index_add_(0, index.reshape(-1), value.reshape(-1))
+
+
+__all__ = ["DEFAULT_BUDGET", "DescriptorCache", "cache_descriptors", "evaluate_cached", "vector_jacobian_products"]

@@ -41,7 +41,7 @@ import dataclasses
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from mlcalc.calculator import MLCalculator
+from mlcalc.descriptors.cache import vector_jacobian_products
+from mlcalc.descriptors.symmetry_functions import SymmetryFunctions
 from mlcalc.evaluate import evaluate
 from mlcalc.graph import Graph
 from mlcalc.models.base import Model
@@ -247,6 +249,23 @@ class _SharedDescriptors(Model):
 
     def descriptors(self, graph: Graph) -> torch.Tensor:
         return self.group.members[0].descriptors(graph)
+
+    @property
+    def descriptor_vjp(self) -> Callable[[Graph, torch.Tensor], torch.Tensor] | None:
+        """For Behler-Parrinello members, the symmetry functions' vector-Jacobian products of all members'
+        cotangents at once (:func:`mlcalc.descriptors.cache.vector_jacobian_products`), for
+        :func:`mlcalc.evaluate.evaluate`; ``None`` for other descriptors (ANI's AEVs), differentiated
+        by autograd once per member."""
+        descriptor = getattr(self.group.members[0], "descriptor", None)
+        if not isinstance(descriptor, SymmetryFunctions):
+            return None
+
+        def vjp(graph: Graph, cotangents: torch.Tensor) -> torch.Tensor:
+            return vector_jacobian_products(
+                descriptor, graph.edge_vectors().detach(), graph.edge_index, graph.species, cotangents
+            )
+
+        return vjp
 
     def from_descriptors(self, values: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
         energies = torch.stack([_energies(member.from_descriptors(values, graph)) for member in self.group.members])
