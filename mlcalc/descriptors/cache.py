@@ -19,13 +19,15 @@ which is what autograd through the descriptor gives (``tests/descriptors/test_ca
 compares to 1e-10). Memory: ``24 n_functions`` bytes per edge in float64 (reported by
 :attr:`DescriptorCache.bytes`); :func:`cache_descriptors` refuses (returns ``None``) when a
 budget would be exceeded, so the caller falls back to recomputing the descriptor.
+
+A committee evaluates the same chain rule the other way round, for all its members' ``dE_k/dG`` at
+once and without storing ``D``: :func:`vector_jacobian_products`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -39,6 +41,7 @@ from mlcalc.descriptors.symmetry_functions import (
     _gather,
     _Powers,
     _slot_index,
+    _Terms,
     neighbor_table,
 )
 from mlcalc.graph import Graph
@@ -148,13 +151,13 @@ def _parameters(functions: Sequence[SymmetryFunction], like: torch.Tensor) -> di
     return {name: like.new_tensor([getattr(f, name) for f in functions]) for name in names}
 
 
-def _cutoffs(functions: Sequence[SymmetryFunction], r: torch.Tensor, slope: bool = False) -> torch.Tensor:
-    """``f_c(r)`` (or ``d f_c / dr``) per row of ``r`` and function, ``[T, n]``."""
+def _cutoffs(functions: Sequence[SymmetryFunction], r: torch.Tensor) -> torch.Tensor:
+    """``f_c(r)`` per row of ``r`` and function, ``[T, n]``."""
     columns = {}
     for f in functions:
         key = (f.rc, f.cutoff, f.alpha)
         if key not in columns:
-            columns[key] = (cutoff_slope if slope else cutoff_function)(r, *key)
+            columns[key] = cutoff_function(r, *key)
     return torch.stack([columns[(f.rc, f.cutoff, f.alpha)] for f in functions], dim=1)
 
 
@@ -168,19 +171,29 @@ def _radial_terms(descriptor: SymmetryFunctions, vectors: torch.Tensor, neighbor
     return terms * _cutoffs(functions, r) * (neighbor_species[:, None] == wanted)
 
 
-def _radial_slopes(descriptor: SymmetryFunctions, r: torch.Tensor, neighbor_species: torch.Tensor) -> torch.Tensor:
-    """``d term / dr`` of :func:`_radial_terms` per edge, ``[E, n_radial]``: with ``x = r - r_s``,
-    ``exp(-eta x^2) [cos(kappa r) (f_c' - 2 eta x f_c) - kappa sin(kappa r) f_c]``."""
-    functions = descriptor.radial
-    p = _parameters(functions, r)
-    x = r[:, None] - p["rs"]
-    cutoffs = _cutoffs(functions, r)
-    slopes = _cutoffs(functions, r, slope=True) - 2.0 * p["eta"] * x * cutoffs
-    if bool((p["kappa"] != 0).any()):
-        phase = p["kappa"] * r[:, None]
-        slopes = torch.cos(phase) * slopes - p["kappa"] * torch.sin(phase) * cutoffs
-    wanted = neighbor_species.new_tensor([descriptor.species.index(f.neighbors[0]) for f in functions])
-    return torch.exp(-p["eta"] * x * x) * slopes * (neighbor_species[:, None] == wanted)
+def _radial_slopes(
+    descriptor: SymmetryFunctions, r: torch.Tensor, neighbor_species: torch.Tensor
+) -> tuple[torch.Tensor, list[int]]:
+    """``d term / dr`` of the radial functions per distance ``r [T]``: with ``x = r - r_s``,
+    ``exp(-eta x^2) [cos(kappa r) (f_c' - 2 eta x f_c) - kappa sin(kappa r) f_c]``, ``[T, n_radial]``
+    in the order of the descriptor's groups of one cutoff (one ``f_c`` per group), and the
+    descriptor's column of each."""
+    blocks, columns = [], []
+    for (rc, kind, alpha), members in descriptor._radial_groups:
+        eta, rs, kappa = (r.new_tensor([getattr(f, name) for f in members]) for name in ("eta", "rs", "kappa"))
+        fc, fc_slope = cutoff_function(r, rc, kind, alpha)[:, None], cutoff_slope(r, rc, kind, alpha)[:, None]
+        x = r[:, None] - rs
+        slope = fc_slope - 2.0 * eta * x * fc
+        if bool((kappa != 0).any()):
+            phase = kappa * r[:, None]
+            slope = torch.cos(phase) * slope - kappa * torch.sin(phase) * fc
+        slope = torch.exp(-eta * x * x) * slope
+        if len(descriptor.species) > 1:
+            wanted = neighbor_species.new_tensor([descriptor.species.index(f.neighbors[0]) for f in members])
+            slope = slope * (neighbor_species[:, None] == wanted)
+        blocks.append(slope)
+        columns += [descriptor.radial.index(f) for f in members]
+    return torch.cat(blocks, dim=1), columns
 
 
 def _angular_indices(descriptor: SymmetryFunctions) -> tuple[list[int], list[int]]:
@@ -287,23 +300,24 @@ def vector_jacobian_products(
     """``sum_{i, g} W[k, i, g] dG_{i, g} / d r_e`` for ``K`` cotangents ``W = cotangents [K, N, n_g]`` at
     once, ``[K, E, 3]``: what ``K`` backward passes through ``descriptor(vectors, edge_index, species)``
     give (a committee's members reading one set of symmetry functions, :mod:`mlcalc.uncertainty.committee`),
-    without autograd and with the members' work reduced to a few products per triplet.
+    without autograd and with each member's work reduced to a few products per triplet.
 
-    Every term depends on its edges' lengths ``r`` and, for angular terms, on ``u = r_a . r_b``, so
-    ``dL/dr_e = (dL/dr) r_e / r + sum (dL/du) r_other``. Radial terms give ``dL/dr_e = sum_g W
-    d term_g / dr`` with the slopes computed once (forward mode). For the angular ones, per block of
-    centres, the triplets' factors (``radial_g = exp(-eta_g s) m_g product``, ``m_g`` the element-pair
-    mask, ``product = f_c(r_a) f_c(r_b) [f_c(r_jk)]``, ``shape_s = (1 + lambda cos)^zeta``) are computed
-    once, and every member's cotangent on the sums ``sum_p radial_g shape_s`` (``W_k`` ``[G, S]`` per
-    centre, the angular functions' cotangents times ``2^(1 - zeta)``) is pulled back by two batched matrix
-    products over all members, ``Y_k = [W_k; -2 eta W_k] shape`` and ``Z_k = W_k d shape / d cos``, and one
-    reduction over ``g`` against ``exp(-eta_g s) m_g``: per family
+    Every term depends on its edges' lengths and, for angular terms, on ``u = r_a . r_b``, so
+    ``dL/dr_e = (dL/dr) r_e / r + sum (dL/du) r_other``. Radial terms: ``dL/dr_e = sum_g W d term_g / dr``,
+    the slopes once per edge and one batched matrix product per centre for all members. Angular terms, per
+    block of centres: the triplets' factors (``radial_g = e_g m_g product`` with ``e_g = exp(-eta_g s)``,
+    ``m_g`` the element-pair mask, ``product = f_c(r_a) f_c(r_b) [f_c(r_jk)]``; ``shape_s = (1 + lambda
+    cos)^zeta``) are computed once, and every member's cotangent on the sums ``sum_p radial_g shape_s``
+    (``W_k`` ``[G, S]`` per centre: the angular functions' cotangents times ``2^(1 - zeta)``) is pulled back
+    by one batched matrix product ``[Y_k | Z_k] = W_k [shape | d shape / d cos]`` and three reductions over
+    the groups of each family:
 
         dL/dproduct = sum_g Y_k,g e_g m_g,   dL/ds = product sum_g (-2 eta_g) Y_k,g e_g m_g,
         dL/dcos    += product sum_g Z_k,g e_g m_g,
 
-    then the chain rule onto ``r_a``, ``r_b``, ``r_jk`` and ``u`` (as ``_TripletSums`` writes it out for
-    one cotangent). Memory: a block's temporaries, about ``3 K`` times ``[n_centres, G, P]``.
+    then the chain rule onto ``r_a``, ``r_b``, ``r_jk`` and ``u`` (what ``_TripletSums`` writes out for one
+    cotangent), with coefficients per triplet shared by the members. Memory: ``[K, N, G S]`` cotangents and a
+    block's temporaries, about those of the descriptor's own backward pass.
     """
     n_members = len(cotangents)
     r = vectors.norm(dim=1)
@@ -312,15 +326,17 @@ def vector_jacobian_products(
     centre = edge_index[0]
     n_radial = len(descriptor.radial)
     if n_radial and len(vectors):
-        # per centre, its edges' slopes [M, n_radial] times the members' cotangents [n_radial, K]
+        # per centre, its edges' slopes [M, n_radial] times the members' cotangents [n_radial, K]; the
+        # empty slots of the neighbour table read a distance beyond every cutoff (slope 0)
         order = torch.argsort(centre, stable=True)
-        table = neighbor_table(centre[order], len(species))
-        slopes = _radial_slopes(descriptor, r.index_select(0, order), species[edge_index[1, order]])
-        slopes = torch.cat([slopes, slopes.new_zeros((1, n_radial))]).index_select(0, table.reshape(-1))
-        pulled = torch.bmm(slopes.view(*table.shape, n_radial), cotangents[:, :, :n_radial].permute(1, 2, 0))
-        per_edge = pulled.new_zeros((len(vectors) + 1, n_members)).index_copy_(
-            0, table.reshape(-1), pulled.flatten(0, 1)
-        )
+        table = neighbor_table(centre[order], len(species)).reshape(-1)
+        padded = torch.cat([r.index_select(0, order), r.new_full((1,), 2.0 * descriptor.cutoff)]).index_select(0, table)
+        neighbors = torch.cat([species[edge_index[1, order]], species.new_zeros(1)]).index_select(0, table)
+        slopes, columns = _radial_slopes(descriptor, padded, neighbors)
+        pulled = torch.bmm(
+            slopes.view(len(species), -1, n_radial), cotangents[:, :, columns].permute(1, 2, 0)
+        )  # [N, M, K]
+        per_edge = pulled.new_zeros((len(vectors) + 1, n_members)).index_copy_(0, table, pulled.view(-1, n_members))
         d_r[:, order] += per_edge[:-1].T
     if descriptor.angular:
         _angular_pullback(descriptor, vectors, r, edge_index, species, cotangents[:, :, n_radial:], d_r, d_vectors)
@@ -363,91 +379,100 @@ def _angular_pullback(
     weights[:, :, group_index * n_shapes + shape_index] = cotangents * norm
     atoms = torch.argsort(counts, stable=True)
     table, counts = neighbor_table(centre, n_atoms).index_select(0, atoms), counts[atoms]
-    pulled_r = lengths.new_zeros(n_members * len(lengths))
-    pulled_vectors = lengths.new_zeros(n_members * columns.numel())
-    for start, stop, width in _blocks(counts.tolist(), max(1, BLOCK_SLOTS // (2 * n_members))):
+    pulled_r = lengths.new_zeros((len(lengths), n_members))
+    pulled_vectors = lengths.new_zeros((columns.numel(), n_members))
+    for start, stop, width in _blocks(counts.tolist(), BLOCK_SLOTS):
         first, second = torch.triu_indices(width, width, offset=1, device=table.device)
         block = table[start:stop, :width]
         index = _slot_index(block[:, first], block[:, second], cutoffs)
         block_weights = weights[:, atoms[start:stop]].unflatten(2, (-1, n_shapes)).transpose(0, 1)
         terms = descriptor._triplet_terms(columns, lengths, cutoffs, neighbor_species, *index)
-        d_ra, d_rb, d_u = _triplet_pullback(descriptor, block_weights, terms, slopes, index).unbind(2)
+        (d_ra, d_rb), (d_va, d_vb) = _triplet_pullback(descriptor, block_weights, terms, slopes, index)
         a, b, vector_a, vector_b = index[:4]
-        _add_members(pulled_r, (a, b), (d_ra, d_rb))
-        _add_members(
-            pulled_vectors,
-            (vector_a, vector_b),
-            (d_u[:, :, None] * terms.vb[:, None], d_u[:, :, None] * terms.va[:, None]),
-        )
-    d_r[:, keep] += pulled_r.view(n_members, -1)[:, :-1]
-    d_vectors[:, keep] += pulled_vectors.view(n_members, 3, -1)[:, :, :-1].transpose(1, 2)
+        pulled_r.index_add_(0, a.reshape(-1), d_ra.view(-1, n_members))
+        pulled_r.index_add_(0, b.reshape(-1), d_rb.view(-1, n_members))
+        pulled_vectors.index_add_(0, vector_a.reshape(-1), d_va.view(-1, n_members))
+        pulled_vectors.index_add_(0, vector_b.reshape(-1), d_vb.view(-1, n_members))
+    d_r[:, keep] += pulled_r[:-1].T
+    d_vectors[:, keep] += pulled_vectors.view(3, -1, n_members)[:, :-1].permute(2, 1, 0)
 
 
 def _triplet_pullback(
     descriptor: SymmetryFunctions,
     weights: torch.Tensor,
-    terms: Any,
+    terms: _Terms,
     slopes: torch.Tensor,
     index: tuple[torch.Tensor, ...],
-) -> torch.Tensor:
-    """``dL/dr_a``, ``dL/dr_b`` and ``dL/du`` ``[n, K, 3, P]`` of one block's triplets for the members'
-    cotangents ``weights [n, K, G, S]`` (:func:`vector_jacobian_products`; the cutoff values'
-    derivatives are taken along ``r_a``, ``r_b`` with their ``slopes [F, E]``).
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``dL/dr_a`` and ``dL/dr_b`` ``[2, n, P, K]`` (along the edges), and ``dL/du`` times ``r_b`` and
+    ``r_a`` ``[2, n, 3, P, K]``, of one block's triplets for the members' cotangents ``weights [n, K, G, S]``
+    (:func:`vector_jacobian_products`; the cutoff values' derivatives are taken along ``r_a``, ``r_b``
+    with their ``slopes [F, E]``).
 
-    Per family, the members' three reductions (``dL/dproduct``, ``dL/ds / product``, ``dL/dcos / product``)
-    map linearly onto the three outputs with per-triplet coefficients that do not depend on the member."""
+    ``[Y_k | Z_k] = W_k [shape | d shape / d cos]`` is one batched matrix product; per family its
+    reductions over the groups (``Y_k`` with ``e_g m_g`` and ``-2 eta_g e_g m_g``, ``Z_k`` with ``e_g m_g``)
+    give ``dL/dproduct``, ``dL/ds / product`` and ``dL/dcos / product``, which map linearly onto the
+    three outputs with per-triplet coefficients that do not depend on the member (:func:`_coefficients`).
+    The members' part runs on slices of about ``BLOCK_SLOTS / (2 K)`` triplets, whose ``[K, G]``-row
+    temporaries stay about as small as one member's on a whole block."""
     t = terms
     n, n_members, n_groups, n_shapes = weights.shape
     lambdas, zetas = (t.cos.new_tensor(column) for column in zip(*descriptor._shapes, strict=True))
     base = 1.0 + lambdas[None, :, None] * t.cos[:, None, :]
     d_shape = torch.where(base > 0, t.shapes * (lambdas * zetas)[None, :, None] / base, 0.0)  # d shape / d cos
-    etas = torch.cat([family.etas for family in descriptor._families]).to(weights)
-    scaled = torch.cat([weights, weights * (-2.0 * etas)[None, None, :, None]], dim=1)
-    along_shape = torch.bmm(scaled.reshape(n, -1, n_shapes), t.shapes).view(n, 2 * n_members, n_groups, -1)
-    along_cos = torch.bmm(weights.reshape(n, -1, n_shapes), d_shape).view(n, n_members, n_groups, -1)
+    right = torch.cat([t.shapes, d_shape], dim=2)  # [n, S, 2P]
     gauss = t.gauss if t.mask is None else t.gauss * t.mask
+    etas = torch.cat([family.etas for family in descriptor._families]).to(gauss)
+    scaled = gauss * (-2.0 * etas)[None, :, None]
+    coefficients = _coefficients(descriptor, t, slopes, index)
+    n_slots = t.ra.shape[1]
+    outputs = t.ra.new_empty((2, n, n_slots, n_members))
+    along = t.ra.new_empty((2, n, 3, n_slots, n_members))
+    step = max(1, BLOCK_SLOTS // (2 * n_members * max(1, n_slots)))
+    for rows in (slice(i, i + step) for i in range(0, n, step)):
+        flat = weights[rows].reshape(-1, n_members * n_groups, n_shapes)
+        pulled = torch.bmm(flat, right[rows]).view(len(flat), n_members, n_groups, 2, n_slots)
+        total = 0.0
+        for family, coefficient in zip(descriptor._families, coefficients, strict=True):
+            groups = slice(family.start, family.stop)
+            for column, (part, weight) in enumerate(((0, gauss), (0, scaled), (1, gauss))):
+                reduced = torch.linalg.vecdot(pulled[:, :, groups, part], weight[rows, None, groups], dim=2)
+                total = total + reduced[:, :, None] * coefficient[rows, None, :, column]  # [m, K, 3, P]
+        outputs[:, rows] = total[:, :, :2].permute(2, 0, 3, 1)
+        d_u = total[:, :, 2:]
+        for side, vectors in enumerate((t.vb, t.va)):  # dL/dr_a = dL/du r_b, dL/dr_b = dL/du r_a
+            along[side, rows] = (d_u * vectors[rows, None]).permute(0, 2, 3, 1)
+    return outputs, along
+
+
+def _coefficients(
+    descriptor: SymmetryFunctions, t: _Terms, slopes: torch.Tensor, index: tuple[torch.Tensor, ...]
+) -> list[torch.Tensor]:
+    """Per family, ``[n, 3, 3, P]``: how ``dL/dr_a``, ``dL/dr_b``, ``dL/du`` (rows) follow from
+    ``dL/dproduct``, ``dL/ds / product`` and ``dL/dcos / product`` (columns), through ``cos = u / (r_a r_b)``,
+    ``s``, the cutoff values of the two edges and, for G4, ``r_jk^2 = r_a^2 + r_b^2 - 2u``."""
     _, _, _, _, cut_a, cut_b = index
     slope_a, slope_b = _gather(slopes, cut_a), _gather(slopes, cut_b)
     inverse_rjk = None if t.rjk is None else torch.where(t.rjk > 1e-6, 1.0 / t.rjk, 0.0)
-    outputs = 0.0
+    zeros = torch.zeros_like(t.ra)
+    result = []
     for i, family in enumerate(descriptor._families):
         kind, rs = family.key[0], family.key[4]
-        rows = slice(family.start, family.stop)
-        reduced = torch.cat(
-            [
-                torch.linalg.vecdot(along_shape[:, :, rows], gauss[:, None, rows], dim=2),
-                torch.linalg.vecdot(along_cos[:, :, rows], gauss[:, None, rows], dim=2),
-            ],
-            dim=1,
-        ).view(n, 3, n_members, -1)  # d_product, d_s / product, d_cos / product
         fa, fb = t.fa[:, i], t.fb[:, i]
         fjk = t.fjk[:, i] if kind == "G4" else torch.ones_like(fa)
         product = fa * fb * fjk
         ra, rb = (t.ra, t.rb) if rs == 0.0 else (t.ra - rs, t.rb - rs)
-        # rows: d_ra, d_rb, d_u; columns: the three reductions
-        coefficients = [
+        rows = [  # columns: dL/dproduct, dL/ds / product, dL/dcos / product
             [fjk * fb * slope_a[:, i], product * ra, -product * t.cos / t.ra],
             [fjk * fa * slope_b[:, i], product * rb, -product * t.cos / t.rb],
-            [torch.zeros_like(fa), torch.zeros_like(fa), product / (t.ra * t.rb)],
+            [zeros, zeros, product / (t.ra * t.rb)],
         ]
-        if kind == "G4":  # through r_jk^2 = r_a^2 + r_b^2 - 2u
+        if kind == "G4":
             d_rjk = [fa * fb * descriptor._jk_cutoff(t.rjk, family.key, slope=True), product * (t.rjk - rs)]
-            for row, factor in zip(coefficients, (t.ra * inverse_rjk, t.rb * inverse_rjk, -inverse_rjk), strict=True):
+            for row, factor in zip(rows, (t.ra * inverse_rjk, t.rb * inverse_rjk, -inverse_rjk), strict=True):
                 row[0], row[1] = row[0] + factor * d_rjk[0], row[1] + factor * d_rjk[1]
-        coefficients = torch.stack([torch.stack(row, dim=1) for row in coefficients], dim=1)  # [n, 3, 3, P]
-        outputs = outputs + (reduced.transpose(1, 2)[:, :, None] * coefficients[:, None]).sum(dim=3)
-    return outputs
-
-
-def _add_members(total: torch.Tensor, flats: tuple[torch.Tensor, ...], values: tuple[torch.Tensor, ...]) -> None:
-    """Adds ``values [n, K, ...]`` (each shaped like its flat index ``[n, ...]`` after the member axis)
-    into ``total``, ``K`` consecutive tables, at ``flats``."""
-    n_members = values[0].shape[1]
-    size = len(total) // n_members
-    offsets = size * torch.arange(n_members, device=total.device)
-    for flat, value in zip(flats, values, strict=True):
-        index = flat.unsqueeze(1) + offsets.view(1, -1, *([1] * (flat.dim() - 1)))
-        total.index_add_(0, index.reshape(-1), value.reshape(-1))
+        result.append(torch.stack([torch.stack(row, dim=1) for row in rows], dim=1))
+    return result
 
 
 __all__ = ["DEFAULT_BUDGET", "DescriptorCache", "cache_descriptors", "evaluate_cached", "vector_jacobian_products"]
