@@ -333,11 +333,10 @@ def vector_jacobian_products(
         padded = torch.cat([r.index_select(0, order), r.new_full((1,), 2.0 * descriptor.cutoff)]).index_select(0, table)
         neighbors = torch.cat([species[edge_index[1, order]], species.new_zeros(1)]).index_select(0, table)
         slopes, columns = _radial_slopes(descriptor, padded, neighbors)
-        pulled = torch.bmm(
-            slopes.view(len(species), -1, n_radial), cotangents[:, :, columns].permute(1, 2, 0)
-        )  # [N, M, K]
-        per_edge = pulled.new_zeros((len(vectors) + 1, n_members)).index_copy_(0, table, pulled.view(-1, n_members))
-        d_r[:, order] += per_edge[:-1].T
+        pulled = torch.bmm(cotangents[:, :, columns].transpose(0, 1), slopes.view(len(species), -1, n_radial).mT)
+        per_edge = pulled.new_zeros((n_members, len(vectors) + 1))  # [K, E + 1]; the empty slots add 0
+        per_edge.index_add_(1, table, pulled.transpose(0, 1).reshape(n_members, -1))
+        d_r[:, order] += per_edge[:, :-1]
     if descriptor.angular:
         _angular_pullback(descriptor, vectors, r, edge_index, species, cotangents[:, :, n_radial:], d_r, d_vectors)
     return d_vectors + d_r[:, :, None] * (vectors / r[:, None])
@@ -379,8 +378,8 @@ def _angular_pullback(
     weights[:, :, group_index * n_shapes + shape_index] = cotangents * norm
     atoms = torch.argsort(counts, stable=True)
     table, counts = neighbor_table(centre, n_atoms).index_select(0, atoms), counts[atoms]
-    pulled_r = lengths.new_zeros((len(lengths), n_members))
-    pulled_vectors = lengths.new_zeros((columns.numel(), n_members))
+    pulled_r = lengths.new_zeros((n_members, len(lengths)))
+    pulled_vectors = lengths.new_zeros((n_members, columns.numel()))
     for start, stop, width in _blocks(counts.tolist(), BLOCK_SLOTS):
         first, second = torch.triu_indices(width, width, offset=1, device=table.device)
         block = table[start:stop, :width]
@@ -389,12 +388,12 @@ def _angular_pullback(
         terms = descriptor._triplet_terms(columns, lengths, cutoffs, neighbor_species, *index)
         (d_ra, d_rb), (d_va, d_vb) = _triplet_pullback(descriptor, block_weights, terms, slopes, index)
         a, b, vector_a, vector_b = index[:4]
-        pulled_r.index_add_(0, a.reshape(-1), d_ra.view(-1, n_members))
-        pulled_r.index_add_(0, b.reshape(-1), d_rb.view(-1, n_members))
-        pulled_vectors.index_add_(0, vector_a.reshape(-1), d_va.view(-1, n_members))
-        pulled_vectors.index_add_(0, vector_b.reshape(-1), d_vb.view(-1, n_members))
-    d_r[:, keep] += pulled_r[:-1].T
-    d_vectors[:, keep] += pulled_vectors.view(3, -1, n_members)[:, :-1].permute(2, 1, 0)
+        pulled_r.index_add_(1, a.reshape(-1), d_ra.view(n_members, -1))
+        pulled_r.index_add_(1, b.reshape(-1), d_rb.view(n_members, -1))
+        pulled_vectors.index_add_(1, vector_a.reshape(-1), d_va.view(n_members, -1))
+        pulled_vectors.index_add_(1, vector_b.reshape(-1), d_vb.view(n_members, -1))
+    d_r[:, keep] += pulled_r[:, :-1]
+    d_vectors[:, keep] += pulled_vectors.view(n_members, 3, -1)[:, :, :-1].transpose(1, 2)
 
 
 def _triplet_pullback(
@@ -404,8 +403,8 @@ def _triplet_pullback(
     slopes: torch.Tensor,
     index: tuple[torch.Tensor, ...],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``dL/dr_a`` and ``dL/dr_b`` ``[2, n, P, K]`` (along the edges), and ``dL/du`` times ``r_b`` and
-    ``r_a`` ``[2, n, 3, P, K]``, of one block's triplets for the members' cotangents ``weights [n, K, G, S]``
+    """``dL/dr_a`` and ``dL/dr_b`` ``[2, K, n, P]`` (along the edges), and ``dL/du`` times ``r_b`` and
+    ``r_a`` ``[2, K, n, 3, P]``, of one block's triplets for the members' cotangents ``weights [n, K, G, S]``
     (:func:`vector_jacobian_products`; the cutoff values' derivatives are taken along ``r_a``, ``r_b``
     with their ``slopes [F, E]``).
 
@@ -426,8 +425,8 @@ def _triplet_pullback(
     scaled = gauss * (-2.0 * etas)[None, :, None]
     coefficients = _coefficients(descriptor, t, slopes, index)
     n_slots = t.ra.shape[1]
-    outputs = t.ra.new_empty((2, n, n_slots, n_members))
-    along = t.ra.new_empty((2, n, 3, n_slots, n_members))
+    outputs = t.ra.new_empty((2, n_members, n, n_slots))
+    along = t.ra.new_empty((2, n_members, n, 3, n_slots))
     step = max(1, BLOCK_SLOTS // (2 * n_members * max(1, n_slots)))
     for rows in (slice(i, i + step) for i in range(0, n, step)):
         flat = weights[rows].reshape(-1, n_members * n_groups, n_shapes)
@@ -438,10 +437,10 @@ def _triplet_pullback(
             for column, (part, weight) in enumerate(((0, gauss), (0, scaled), (1, gauss))):
                 reduced = torch.linalg.vecdot(pulled[:, :, groups, part], weight[rows, None, groups], dim=2)
                 total = total + reduced[:, :, None] * coefficient[rows, None, :, column]  # [m, K, 3, P]
-        outputs[:, rows] = total[:, :, :2].permute(2, 0, 3, 1)
+        outputs[:, :, rows] = total[:, :, :2].permute(2, 1, 0, 3)
         d_u = total[:, :, 2:]
         for side, vectors in enumerate((t.vb, t.va)):  # dL/dr_a = dL/du r_b, dL/dr_b = dL/du r_a
-            along[side, rows] = (d_u * vectors[rows, None]).permute(0, 2, 3, 1)
+            along[side, :, rows] = (d_u * vectors[rows, None]).transpose(0, 1)
     return outputs, along
 
 
