@@ -20,9 +20,11 @@ The neighbour list is built once for the whole committee. Members of one archite
 - **shared descriptors** (members with ``descriptors(graph)`` and ``from_descriptors``,
   i.e. Behler-Parrinello): the weight-free descriptor (the symmetry functions, most of the
   cost) is computed once per call and every member's networks read it;
-  :func:`mlcalc.evaluate.evaluate` then takes each member's forces and stress as one
-  vector-Jacobian product through that one descriptor graph (its ``shares_descriptors``
-  path). The default (``batched="auto"``) for such members.
+  :func:`mlcalc.evaluate.evaluate` then pulls all members' ``dE_k/dG`` back through the
+  symmetry functions in one explicit pass
+  (:func:`mlcalc.descriptors.cache.vector_jacobian_products`, ``descriptor_vjp``), or, for
+  ANI's AEVs, takes one vector-Jacobian product per member through the one descriptor graph
+  (its ``shares_descriptors`` path). The default (``batched="auto"``) for such members.
 - **mapped** (``batched=True``): parameters stacked (``torch.func.stack_module_state``) and
   one template module mapped over them with ``torch.func.vmap`` + ``functional_call``;
   buffers equal in all members are shared rather than stacked, and ``evaluate`` takes all
