@@ -6,13 +6,16 @@ Each call gives energy, forces and stress of one structure (neighbour list inclu
 - ``separate``: 4 ``MLCalculator`` calls (4 neighbour lists, 4 forward + backward passes);
 - ``loop``: ``EnsembleCalculator(batched=False)``: one neighbour list, members one by one;
 - ``vmap``: ``EnsembleCalculator(batched=True)``: stacked weights mapped with ``torch.func.vmap``,
-  all members' forces from one batched backward pass;
+  all members' forces from one batched backward pass (Behler-Parrinello members fall back to
+  one by one: the symmetry functions' custom ``autograd.Function`` has no ``vmap`` rule);
 - ``auto``: ``EnsembleCalculator()``, the default: for Behler-Parrinello the symmetry
-  functions computed once and each member's forces as one vector-Jacobian product through
-  them (shared descriptors); for Allegro the same as ``loop``.
+  functions computed once and all members' forces and stress from one explicit pass of
+  vector-Jacobian products through them (``mlcalc.descriptors.cache.vector_jacobian_products``);
+  for Allegro the same as ``loop``.
 
-Members: Behler-Parrinello = the mlearn Li n2p2 model (30 symmetry functions, 2 x 20
-hidden; ``../shared/data/mlearn``) with its weights perturbed by 1 % per member; Allegro =
+Members: Behler-Parrinello = the mlearn Li n2p2 model (117 symmetry functions: 45 G2 and 72
+G4, r_c 5.2 A; 2 x 24 hidden; ``../shared/data/mlearn``) with its weights perturbed by 1 % per
+member; Allegro =
 mlcalc's default Allegro for Li (r_c 5.2 A), four seeds. Bcc Li supercells rattled by
 0.05 A. Times are process CPU seconds (best of ``--repeat``), meaningful on a loaded machine.
 
