@@ -115,7 +115,7 @@ def _through_descriptors(
     (``[K, ...]`` results; one, unstacked, without ``rows``)."""
     batched = rows is not None
     if vjp is not None:
-        (cotangents,) = torch.autograd.grad(total, leaf, rows, is_grads_batched=batched)
+        cotangents = _network_cotangents(total, leaf)
         per_edge = vjp(graph, cotangents if batched else cotangents[None])
         return list(
             torch.autograd.grad(
@@ -124,7 +124,7 @@ def _through_descriptors(
         )
     if not descriptors.requires_grad:  # no pair in range: the descriptors are constants
         return [None] * len(inputs)
-    (cotangents,) = torch.autograd.grad(total, leaf, rows, is_grads_batched=batched)
+    cotangents = _network_cotangents(total, leaf)
     if not batched:
         return list(torch.autograd.grad(descriptors, inputs, cotangents, allow_unused=True))
     last = len(cotangents) - 1
@@ -133,6 +133,16 @@ def _through_descriptors(
         for k, c in enumerate(cotangents)
     ]
     return [None if parts[0] is None else torch.stack(parts) for parts in zip(*per_member, strict=True)]
+
+
+def _network_cotangents(total: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """``d total / d leaf``, for a ``[K]`` total one row per member (``[K, ...]``): one backward pass per
+    member through its own networks, retained between them (on a CPU, from about a thousand atoms,
+    cheaper than one ``vmap``-batched pass over the members)."""
+    if total.dim() == 0:
+        return torch.autograd.grad(total, leaf)[0]
+    last = len(total) - 1
+    return torch.stack([torch.autograd.grad(e, leaf, retain_graph=k < last)[0] for k, e in enumerate(total)])
 
 
 def _precomputed(model: Model, graph: Graph, *, forces: bool, stress: bool) -> dict[str, torch.Tensor]:
