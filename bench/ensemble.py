@@ -17,7 +17,8 @@ Members: Behler-Parrinello = the mlearn Li n2p2 model (117 symmetry functions: 4
 G4, r_c 5.2 A; 2 x 24 hidden; ``../shared/data/mlearn``) with its weights perturbed by 1 % per
 member; Allegro =
 mlcalc's default Allegro for Li (r_c 5.2 A), four seeds. Bcc Li supercells rattled by
-0.05 A. Times are process CPU seconds (best of ``--repeat``), meaningful on a loaded machine.
+0.05 A. Times are process CPU seconds (best of ``--repeat`` rounds, each round calling every way once
+in turn), meaningful on a loaded machine.
 
     python bench/ensemble.py [--sizes 54 250] [--repeat 3] [--threads 1] [--families behler_parrinello allegro]
 """
@@ -74,14 +75,19 @@ def run(calculators: list, atoms) -> None:
         calculator.calculate_batch([atoms])
 
 
-def cpu_seconds(function, repeat: int) -> tuple[float, float]:
-    function()
-    best_cpu = best_wall = float("inf")
-    for _ in range(repeat):
-        cpu, wall = time.process_time(), time.perf_counter()
+def cpu_seconds(functions: list, repeat: int) -> list[tuple[float, float]]:
+    """Best CPU and wall seconds of each function over ``repeat`` rounds; every round calls each
+    function once, in turn, so that a change of the machine's load affects all of them alike."""
+    for function in functions:
         function()
-        best_cpu, best_wall = min(best_cpu, time.process_time() - cpu), min(best_wall, time.perf_counter() - wall)
-    return best_cpu, best_wall
+    best = [(float("inf"), float("inf"))] * len(functions)
+    for _ in range(repeat):
+        for n, function in enumerate(functions):
+            cpu, wall = time.process_time(), time.perf_counter()
+            function()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            best[n] = (min(best[n][0], cpu), min(best[n][1], wall))
+    return best
 
 
 def main() -> None:
@@ -104,9 +110,9 @@ def main() -> None:
             n = max(1, round((size / 2) ** (1 / 3)))
             atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(n)
             atoms.rattle(0.05, seed=0)
-            times = [
-                cpu_seconds(partial(run, calcs, atoms), args.repeat) for calcs in (separate, *map(list, zip(ensembles)))
-            ]
+            times = cpu_seconds(
+                [partial(run, calcs, atoms) for calcs in (separate, *map(list, zip(ensembles)))], args.repeat
+            )
             cells = " ".join(f"{c:7.3f} ({w:5.3f})" for c, w in times)
             ratios = " ".join(f"{t[0] / times[0][0]:5.2f}" for t in times[1:])
             print(f"{family:<18} {len(atoms):>6} {cells}  {ratios}", flush=True)
