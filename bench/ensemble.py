@@ -6,15 +6,19 @@ Each call gives energy, forces and stress of one structure (neighbour list inclu
 - ``separate``: 4 ``MLCalculator`` calls (4 neighbour lists, 4 forward + backward passes);
 - ``loop``: ``EnsembleCalculator(batched=False)``: one neighbour list, members one by one;
 - ``vmap``: ``EnsembleCalculator(batched=True)``: stacked weights mapped with ``torch.func.vmap``,
-  all members' forces from one batched backward pass;
+  all members' forces from one batched backward pass (Behler-Parrinello members fall back to
+  one by one: the symmetry functions' custom ``autograd.Function`` has no ``vmap`` rule);
 - ``auto``: ``EnsembleCalculator()``, the default: for Behler-Parrinello the symmetry
-  functions computed once and each member's forces as one vector-Jacobian product through
-  them (shared descriptors); for Allegro the same as ``loop``.
+  functions computed once and all members' forces and stress from one explicit pass of
+  vector-Jacobian products through them (``mlcalc.descriptors.cache.vector_jacobian_products``);
+  for Allegro the same as ``loop``.
 
-Members: Behler-Parrinello = the mlearn Li n2p2 model (30 symmetry functions, 2 x 20
-hidden; ``../shared/data/mlearn``) with its weights perturbed by 1 % per member; Allegro =
+Members: Behler-Parrinello = the mlearn Li n2p2 model (117 symmetry functions: 45 G2 and 72
+G4, r_c 5.2 A; 2 x 24 hidden; ``../shared/data/mlearn``) with its weights perturbed by 1 % per
+member; Allegro =
 mlcalc's default Allegro for Li (r_c 5.2 A), four seeds. Bcc Li supercells rattled by
-0.05 A. Times are process CPU seconds (best of ``--repeat``), meaningful on a loaded machine.
+0.05 A. Times are process CPU seconds (best of ``--repeat`` rounds, each round calling every way once
+in turn), meaningful on a loaded machine.
 
     python bench/ensemble.py [--sizes 54 250] [--repeat 3] [--threads 1] [--families behler_parrinello allegro]
 """
@@ -71,14 +75,19 @@ def run(calculators: list, atoms) -> None:
         calculator.calculate_batch([atoms])
 
 
-def cpu_seconds(function, repeat: int) -> tuple[float, float]:
-    function()
-    best_cpu = best_wall = float("inf")
-    for _ in range(repeat):
-        cpu, wall = time.process_time(), time.perf_counter()
+def cpu_seconds(functions: list, repeat: int) -> list[tuple[float, float]]:
+    """Best CPU and wall seconds of each function over ``repeat`` rounds; every round calls each
+    function once, in turn, so that a change of the machine's load affects all of them alike."""
+    for function in functions:
         function()
-        best_cpu, best_wall = min(best_cpu, time.process_time() - cpu), min(best_wall, time.perf_counter() - wall)
-    return best_cpu, best_wall
+    best = [(float("inf"), float("inf"))] * len(functions)
+    for _ in range(repeat):
+        for n, function in enumerate(functions):
+            cpu, wall = time.process_time(), time.perf_counter()
+            function()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            best[n] = (min(best[n][0], cpu), min(best[n][1], wall))
+    return best
 
 
 def main() -> None:
@@ -101,9 +110,9 @@ def main() -> None:
             n = max(1, round((size / 2) ** (1 / 3)))
             atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(n)
             atoms.rattle(0.05, seed=0)
-            times = [
-                cpu_seconds(partial(run, calcs, atoms), args.repeat) for calcs in (separate, *map(list, zip(ensembles)))
-            ]
+            times = cpu_seconds(
+                [partial(run, calcs, atoms) for calcs in (separate, *map(list, zip(ensembles)))], args.repeat
+            )
             cells = " ".join(f"{c:7.3f} ({w:5.3f})" for c, w in times)
             ratios = " ".join(f"{t[0] / times[0][0]:5.2f}" for t in times[1:])
             print(f"{family:<18} {len(atoms):>6} {cells}  {ratios}", flush=True)

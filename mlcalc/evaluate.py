@@ -14,13 +14,16 @@ The calculator and the trainer both call :func:`evaluate`; training passes
 A model with ``shares_descriptors`` (a committee of members reading one weight-free
 descriptor ``G``, :mod:`mlcalc.uncertainty.committee`) is differentiated in two stages by
 the chain rule ``dE_k/dr = (dE_k/dG) (dG/dr)``: the cotangents ``dE_k/dG`` of all ``K``
-members through their networks, then one vector-Jacobian product per member through the
-descriptor's graph, which is built once and kept (``retain_graph``) between them.
+members through their networks, then the descriptor's vector-Jacobian products: all ``K`` at
+once by the model's ``descriptor_vjp(graph, cotangents)`` where it has one (``[K, E, 3]``, the
+derivatives along the edge vectors, which autograd carries on to positions and strain), else
+one per member through the descriptor's graph, built once and kept (``retain_graph``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 
@@ -62,7 +65,9 @@ def evaluate(
         graph = graph.with_geometry()  # the edge vectors, once, for every consumer in the model
         staged = getattr(model, "shares_descriptors", False) and (forces or stress) and not create_graph
         if staged:
-            descriptors = model.descriptors(graph)
+            vjp = model.descriptor_vjp if hasattr(model, "descriptor_vjp") else None
+            with torch.set_grad_enabled(vjp is None):  # with a vjp of its own the descriptor needs no graph
+                descriptors = model.descriptors(graph)
             leaf = descriptors.detach().requires_grad_(True)
             output = model.from_descriptors(leaf, graph)
         else:
@@ -78,7 +83,7 @@ def evaluate(
             total = energy.sum(dim=-1)
             rows = torch.eye(len(total), dtype=total.dtype, device=total.device) if members else None
             if staged:
-                gradients = _through_descriptors(total, rows, leaf, descriptors, inputs)
+                gradients = _through_descriptors(total, rows, leaf, descriptors, inputs, graph, vjp)
             else:
                 gradients = torch.autograd.grad(
                     total, inputs, rows, create_graph=create_graph, allow_unused=True, is_grads_batched=members
@@ -100,15 +105,27 @@ def _through_descriptors(
     leaf: torch.Tensor,
     descriptors: torch.Tensor,
     inputs: list[torch.Tensor],
+    graph: Graph,
+    vjp: Callable[[Graph, torch.Tensor], torch.Tensor] | None,
 ) -> list[torch.Tensor | None]:
     """Gradients of ``total`` (``[K]`` with ``rows`` the identity, else a scalar) with respect to
     ``inputs``, by way of the descriptors: ``dE_k/dG`` at ``leaf`` (a detached copy of
-    ``descriptors`` that the networks read), then ``K`` vector-Jacobian products through
-    ``descriptors``' graph (``[K, ...]`` results; one, unstacked, without ``rows``)."""
+    ``descriptors`` that the networks read), then the ``K`` vector-Jacobian products, by ``vjp``
+    onto the edge vectors and autograd from there, or through ``descriptors``' graph one by one
+    (``[K, ...]`` results; one, unstacked, without ``rows``)."""
+    batched = rows is not None
+    if vjp is not None:
+        cotangents = _network_cotangents(total, leaf)
+        per_edge = vjp(graph, cotangents if batched else cotangents[None])
+        return list(
+            torch.autograd.grad(
+                graph.vectors, inputs, per_edge if batched else per_edge[0], allow_unused=True, is_grads_batched=batched
+            )
+        )
     if not descriptors.requires_grad:  # no pair in range: the descriptors are constants
         return [None] * len(inputs)
-    (cotangents,) = torch.autograd.grad(total, leaf, rows, is_grads_batched=rows is not None)
-    if rows is None:
+    cotangents = _network_cotangents(total, leaf)
+    if not batched:
         return list(torch.autograd.grad(descriptors, inputs, cotangents, allow_unused=True))
     last = len(cotangents) - 1
     per_member = [
@@ -116,6 +133,16 @@ def _through_descriptors(
         for k, c in enumerate(cotangents)
     ]
     return [None if parts[0] is None else torch.stack(parts) for parts in zip(*per_member, strict=True)]
+
+
+def _network_cotangents(total: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+    """``d total / d leaf``, for a ``[K]`` total one row per member (``[K, ...]``): one backward pass per
+    member through its own networks, retained between them (on a CPU, from about a thousand atoms,
+    cheaper than one ``vmap``-batched pass over the members)."""
+    if total.dim() == 0:
+        return torch.autograd.grad(total, leaf)[0]
+    last = len(total) - 1
+    return torch.stack([torch.autograd.grad(e, leaf, retain_graph=k < last)[0] for k, e in enumerate(total)])
 
 
 def _precomputed(model: Model, graph: Graph, *, forces: bool, stress: bool) -> dict[str, torch.Tensor]:

@@ -19,6 +19,9 @@ which is what autograd through the descriptor gives (``tests/descriptors/test_ca
 compares to 1e-10). Memory: ``24 n_functions`` bytes per edge in float64 (reported by
 :attr:`DescriptorCache.bytes`); :func:`cache_descriptors` refuses (returns ``None``) when a
 budget would be exceeded, so the caller falls back to recomputing the descriptor.
+
+A committee evaluates the same chain rule the other way round, for all its members' ``dE_k/dG`` at
+once and without storing ``D``: :func:`vector_jacobian_products`.
 """
 
 from __future__ import annotations
@@ -29,11 +32,16 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm import tqdm
 
-from mlcalc.descriptors.cutoff_functions import cutoff_function
+from mlcalc.descriptors.cutoff_functions import cutoff_function, cutoff_slope
 from mlcalc.descriptors.symmetry_functions import (
+    BLOCK_SLOTS,
     SymmetryFunction,
     SymmetryFunctions,
+    _blocks,
+    _gather,
     _Powers,
+    _slot_index,
+    _Terms,
     neighbor_table,
 )
 from mlcalc.graph import Graph
@@ -163,6 +171,31 @@ def _radial_terms(descriptor: SymmetryFunctions, vectors: torch.Tensor, neighbor
     return terms * _cutoffs(functions, r) * (neighbor_species[:, None] == wanted)
 
 
+def _radial_slopes(
+    descriptor: SymmetryFunctions, r: torch.Tensor, neighbor_species: torch.Tensor
+) -> tuple[torch.Tensor, list[int]]:
+    """``d term / dr`` of the radial functions per distance ``r [T]``: with ``x = r - r_s``,
+    ``exp(-eta x^2) [cos(kappa r) (f_c' - 2 eta x f_c) - kappa sin(kappa r) f_c]``, ``[T, n_radial]``
+    in the order of the descriptor's groups of one cutoff (one ``f_c`` per group), and the
+    descriptor's column of each."""
+    blocks, columns = [], []
+    for (rc, kind, alpha), members in descriptor._radial_groups:
+        eta, rs, kappa = (r.new_tensor([getattr(f, name) for f in members]) for name in ("eta", "rs", "kappa"))
+        fc, fc_slope = cutoff_function(r, rc, kind, alpha)[:, None], cutoff_slope(r, rc, kind, alpha)[:, None]
+        x = r[:, None] - rs
+        slope = fc_slope - 2.0 * eta * x * fc
+        if bool((kappa != 0).any()):
+            phase = kappa * r[:, None]
+            slope = torch.cos(phase) * slope - kappa * torch.sin(phase) * fc
+        slope = torch.exp(-eta * x * x) * slope
+        if len(descriptor.species) > 1:
+            wanted = neighbor_species.new_tensor([descriptor.species.index(f.neighbors[0]) for f in members])
+            slope = slope * (neighbor_species[:, None] == wanted)
+        blocks.append(slope)
+        columns += [descriptor.radial.index(f) for f in members]
+    return torch.cat(blocks, dim=1), columns
+
+
 def _angular_indices(descriptor: SymmetryFunctions) -> tuple[list[int], list[int]]:
     """For each angular function, its radial group and its angular shape in :func:`_angular_factors`."""
     groups = sorted({_radial_key(f) for f in descriptor.angular})
@@ -257,4 +290,196 @@ def evaluate_cached(
     return results
 
 
-__all__ = ["DEFAULT_BUDGET", "DescriptorCache", "cache_descriptors", "evaluate_cached"]
+def vector_jacobian_products(
+    descriptor: SymmetryFunctions,
+    vectors: torch.Tensor,
+    edge_index: torch.Tensor,
+    species: torch.Tensor,
+    cotangents: torch.Tensor,
+) -> torch.Tensor:
+    """``sum_{i, g} W[k, i, g] dG_{i, g} / d r_e`` for ``K`` cotangents ``W = cotangents [K, N, n_g]`` at
+    once, ``[K, E, 3]``: what ``K`` backward passes through ``descriptor(vectors, edge_index, species)``
+    give (a committee's members reading one set of symmetry functions, :mod:`mlcalc.uncertainty.committee`),
+    without autograd and with each member's work reduced to a few products per triplet.
+
+    Every term depends on its edges' lengths and, for angular terms, on ``u = r_a . r_b``, so
+    ``dL/dr_e = (dL/dr) r_e / r + sum (dL/du) r_other``. Radial terms: ``dL/dr_e = sum_g W d term_g / dr``,
+    the slopes once per edge and one batched matrix product per centre for all members. Angular terms, per
+    block of centres: the triplets' factors (``radial_g = e_g m_g product`` with ``e_g = exp(-eta_g s)``,
+    ``m_g`` the element-pair mask, ``product = f_c(r_a) f_c(r_b) [f_c(r_jk)]``; ``shape_s = (1 + lambda
+    cos)^zeta``) are computed once, and every member's cotangent on the sums ``sum_p radial_g shape_s``
+    (``W_k`` ``[G, S]`` per centre: the angular functions' cotangents times ``2^(1 - zeta)``) is pulled back
+    by one batched matrix product ``[Y_k | Z_k] = W_k [shape | d shape / d cos]`` and three reductions over
+    the groups of each family:
+
+        dL/dproduct = sum_g Y_k,g e_g m_g,   dL/ds = product sum_g (-2 eta_g) Y_k,g e_g m_g,
+        dL/dcos    += product sum_g Z_k,g e_g m_g,
+
+    then the chain rule onto ``r_a``, ``r_b``, ``r_jk`` and ``u`` (what ``_TripletSums`` writes out for one
+    cotangent), with coefficients per triplet shared by the members. Memory: ``[K, N, G S]`` cotangents and a
+    block's temporaries, about those of the descriptor's own backward pass.
+    """
+    n_members = len(cotangents)
+    r = vectors.norm(dim=1)
+    d_r = vectors.new_zeros((n_members, len(vectors)))
+    d_vectors = vectors.new_zeros((n_members, *vectors.shape))
+    centre = edge_index[0]
+    n_radial = len(descriptor.radial)
+    if n_radial and len(vectors):
+        # per centre, its edges' slopes [M, n_radial] times the members' cotangents [n_radial, K]; the
+        # empty slots of the neighbour table read a distance beyond every cutoff (slope 0)
+        order = torch.argsort(centre, stable=True)
+        table = neighbor_table(centre[order], len(species)).reshape(-1)
+        padded = torch.cat([r.index_select(0, order), r.new_full((1,), 2.0 * descriptor.cutoff)]).index_select(0, table)
+        neighbors = torch.cat([species[edge_index[1, order]], species.new_zeros(1)]).index_select(0, table)
+        slopes, columns = _radial_slopes(descriptor, padded, neighbors)
+        pulled = torch.bmm(cotangents[:, :, columns].transpose(0, 1), slopes.view(len(species), -1, n_radial).mT)
+        per_edge = pulled.new_zeros((n_members, len(vectors) + 1))  # [K, E + 1]; the empty slots add 0
+        per_edge.index_add_(1, table, pulled.transpose(0, 1).reshape(n_members, -1))
+        d_r[:, order] += per_edge[:, :-1]
+    if descriptor.angular:
+        _angular_pullback(descriptor, vectors, r, edge_index, species, cotangents[:, :, n_radial:], d_r, d_vectors)
+    return d_vectors + d_r[:, :, None] * (vectors / r[:, None])
+
+
+def _angular_pullback(
+    descriptor: SymmetryFunctions,
+    vectors: torch.Tensor,
+    r: torch.Tensor,
+    edge_index: torch.Tensor,
+    species: torch.Tensor,
+    cotangents: torch.Tensor,
+    d_r: torch.Tensor,
+    d_vectors: torch.Tensor,
+) -> None:
+    """Adds the angular functions' part of :func:`vector_jacobian_products` to ``d_r [K, E]`` (along the
+    edges) and ``d_vectors [K, E, 3]``, block by block of centres (the layout of ``SymmetryFunctions._angular``)."""
+    n_atoms, n_members = len(species), len(cotangents)
+    keep = torch.nonzero(r < max(f.rc for f in descriptor.angular)).squeeze(1)
+    centre, order = torch.sort(edge_index[0, keep], stable=True)
+    keep = keep[order]
+    counts = torch.bincount(centre, minlength=n_atoms)
+    if len(centre) == 0 or int(counts.max()) < 2:
+        return
+    # the kept edges as columns, with a last dummy edge (length 1, cutoffs 0) for the empty slots
+    columns = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])]).T.contiguous()
+    lengths = torch.cat([r.index_select(0, keep), r.new_ones(1)])
+    keys = [family.key[1:4] for family in descriptor._families]
+    cutoffs = torch.stack([cutoff_function(lengths, *key) for key in keys])
+    cutoffs[:, -1] = 0.0
+    slopes = torch.stack([cutoff_slope(lengths, *key) for key in keys])
+    slopes[:, -1] = 0.0
+    neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
+    # the cotangents on the per-centre sums [K, N, G * S]
+    # (each angular function is the sum of column group * n_shapes + shape, times 2^(1 - zeta))
+    n_shapes = len(descriptor._shapes)
+    group_of = {f: g for g, (_, members) in enumerate(descriptor._pair_groups) for f in members}
+    sums = [group_of[f] * n_shapes + descriptor._shapes.index((f.lambda_, f.zeta)) for f in descriptor.angular]
+    norm = vectors.new_tensor([2.0 ** (1.0 - f.zeta) for f in descriptor.angular])
+    weights = cotangents.new_zeros((n_members, n_atoms, len(descriptor._pair_groups) * n_shapes))
+    weights[:, :, torch.tensor(sums, device=vectors.device)] = cotangents * norm
+    atoms = torch.argsort(counts, stable=True)
+    table, counts = neighbor_table(centre, n_atoms).index_select(0, atoms), counts[atoms]
+    pulled_r = lengths.new_zeros((n_members, len(lengths)))
+    pulled_vectors = lengths.new_zeros((n_members, columns.numel()))
+    for start, stop, width in _blocks(counts.tolist(), BLOCK_SLOTS):
+        first, second = torch.triu_indices(width, width, offset=1, device=table.device)
+        block = table[start:stop, :width]
+        index = _slot_index(block[:, first], block[:, second], cutoffs)
+        block_weights = weights[:, atoms[start:stop]].unflatten(2, (-1, n_shapes)).transpose(0, 1)
+        terms = descriptor._triplet_terms(columns, lengths, cutoffs, neighbor_species, *index)
+        (d_ra, d_rb), (d_va, d_vb) = _triplet_pullback(descriptor, block_weights, terms, slopes, index)
+        a, b, vector_a, vector_b = index[:4]
+        pulled_r.index_add_(1, a.reshape(-1), d_ra.view(n_members, -1))
+        pulled_r.index_add_(1, b.reshape(-1), d_rb.view(n_members, -1))
+        pulled_vectors.index_add_(1, vector_a.reshape(-1), d_va.view(n_members, -1))
+        pulled_vectors.index_add_(1, vector_b.reshape(-1), d_vb.view(n_members, -1))
+    d_r[:, keep] += pulled_r[:, :-1]
+    d_vectors[:, keep] += pulled_vectors.view(n_members, 3, -1)[:, :, :-1].transpose(1, 2)
+
+
+def _triplet_pullback(
+    descriptor: SymmetryFunctions,
+    weights: torch.Tensor,
+    terms: _Terms,
+    slopes: torch.Tensor,
+    index: tuple[torch.Tensor, ...],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``dL/dr_a`` and ``dL/dr_b`` ``[2, K, n, P]`` (along the edges), and ``dL/du`` times ``r_b`` and
+    ``r_a`` ``[2, K, n, 3, P]``, of one block's triplets for the members' cotangents ``weights [n, K, G, S]``
+    (:func:`vector_jacobian_products`; the cutoff values' derivatives are taken along ``r_a``, ``r_b``
+    with their ``slopes [F, E]``).
+
+    ``[Y_k | Z_k] = W_k [shape | d shape / d cos]`` is one batched matrix product; per family its
+    reductions over the groups (``Y_k`` with ``e_g m_g`` and ``-2 eta_g e_g m_g``, ``Z_k`` with ``e_g m_g``)
+    give ``dL/dproduct``, ``dL/ds / product`` and ``dL/dcos / product``, which map linearly onto the
+    three outputs with per-triplet coefficients that do not depend on the member (:func:`_coefficients`).
+    The members' part runs on slices of about ``BLOCK_SLOTS / (2 K)`` triplets, whose ``[K, G]``-row
+    temporaries stay about as small as one member's on a whole block."""
+    t = terms
+    n, n_members, n_groups, n_shapes = weights.shape
+    lambdas, zetas = (t.cos.new_tensor(column) for column in zip(*descriptor._shapes, strict=True))
+    base = 1.0 + lambdas[None, :, None] * t.cos[:, None, :]
+    d_shape = torch.where(base > 0, t.shapes * (lambdas * zetas)[None, :, None] / base, 0.0)  # d shape / d cos
+    right = torch.cat([t.shapes, d_shape], dim=2)  # [n, S, 2P]
+    gauss = t.gauss if t.mask is None else t.gauss * t.mask
+    # exp(-eta s) below the smallest normal number (large eta s): zero, instead of subnormal numbers that
+    # make every product they enter several times slower on a CPU and add less than 1e-300
+    gauss = gauss.masked_fill(gauss < torch.finfo(gauss.dtype).tiny, 0.0)
+    etas = torch.cat([family.etas for family in descriptor._families]).to(gauss)
+    scaled = gauss * (-2.0 * etas)[None, :, None]
+    coefficients = _coefficients(descriptor, t, slopes, index)
+    n_slots = t.ra.shape[1]
+    outputs = t.ra.new_empty((2, n_members, n, n_slots))
+    along = t.ra.new_empty((2, n_members, n, 3, n_slots))
+    step = max(1, BLOCK_SLOTS // (2 * n_members * max(1, n_slots)))
+    for rows in (slice(i, i + step) for i in range(0, n, step)):
+        flat = weights[rows].reshape(-1, n_members * n_groups, n_shapes)
+        pulled = torch.bmm(flat, right[rows]).view(len(flat), n_members, n_groups, 2, n_slots)
+        total = None  # [m, K, 3, P]
+        for family, coefficient in zip(descriptor._families, coefficients, strict=True):
+            groups = slice(family.start, family.stop)
+            for column, (part, weight) in enumerate(((0, gauss), (0, scaled), (1, gauss))):
+                reduced = torch.linalg.vecdot(pulled[:, :, groups, part], weight[rows, None, groups], dim=2)
+                if total is None:
+                    total = reduced[:, :, None] * coefficient[rows, None, column]
+                else:
+                    total.addcmul_(reduced[:, :, None], coefficient[rows, None, column])
+        outputs[:, :, rows] = total[:, :, :2].permute(2, 1, 0, 3)
+        d_u = total[:, :, 2:]
+        for side, vectors in enumerate((t.vb, t.va)):  # dL/dr_a = dL/du r_b, dL/dr_b = dL/du r_a
+            along[side, :, rows] = (d_u * vectors[rows, None]).transpose(0, 1)
+    return outputs, along
+
+
+def _coefficients(
+    descriptor: SymmetryFunctions, t: _Terms, slopes: torch.Tensor, index: tuple[torch.Tensor, ...]
+) -> list[torch.Tensor]:
+    """Per family, ``[n, 3, 3, P]``: how ``dL/dproduct``, ``dL/ds / product`` and ``dL/dcos / product``
+    (first axis) enter ``dL/dr_a``, ``dL/dr_b``, ``dL/du`` (second axis), through ``cos = u / (r_a r_b)``,
+    ``s``, the cutoff values of the two edges and, for G4, ``r_jk^2 = r_a^2 + r_b^2 - 2u``."""
+    _, _, _, _, cut_a, cut_b = index
+    slope_a, slope_b = _gather(slopes, cut_a), _gather(slopes, cut_b)
+    inverse_rjk = None if t.rjk is None else torch.where(t.rjk > 1e-6, 1.0 / t.rjk, 0.0)
+    zeros = torch.zeros_like(t.ra)
+    result = []
+    for i, family in enumerate(descriptor._families):
+        kind, rs = family.key[0], family.key[4]
+        fa, fb = t.fa[:, i], t.fb[:, i]
+        fjk = t.fjk[:, i] if kind == "G4" else torch.ones_like(fa)
+        product = fa * fb * fjk
+        ra, rb = (t.ra, t.rb) if rs == 0.0 else (t.ra - rs, t.rb - rs)
+        rows = [  # columns: dL/dproduct, dL/ds / product, dL/dcos / product
+            [fjk * fb * slope_a[:, i], product * ra, -product * t.cos / t.ra],
+            [fjk * fa * slope_b[:, i], product * rb, -product * t.cos / t.rb],
+            [zeros, zeros, product / (t.ra * t.rb)],
+        ]
+        if kind == "G4":
+            d_rjk = [fa * fb * descriptor._jk_cutoff(t.rjk, family.key, slope=True), product * (t.rjk - rs)]
+            for row, factor in zip(rows, (t.ra * inverse_rjk, t.rb * inverse_rjk, -inverse_rjk), strict=True):
+                row[0], row[1] = row[0] + factor * d_rjk[0], row[1] + factor * d_rjk[1]
+        result.append(torch.stack([torch.stack(column, dim=1) for column in zip(*rows, strict=True)], dim=1))
+    return result
+
+
+__all__ = ["DEFAULT_BUDGET", "DescriptorCache", "cache_descriptors", "evaluate_cached", "vector_jacobian_products"]

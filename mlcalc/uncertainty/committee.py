@@ -20,9 +20,11 @@ The neighbour list is built once for the whole committee. Members of one archite
 - **shared descriptors** (members with ``descriptors(graph)`` and ``from_descriptors``,
   i.e. Behler-Parrinello): the weight-free descriptor (the symmetry functions, most of the
   cost) is computed once per call and every member's networks read it;
-  :func:`mlcalc.evaluate.evaluate` then takes each member's forces and stress as one
-  vector-Jacobian product through that one descriptor graph (its ``shares_descriptors``
-  path). The default (``batched="auto"``) for such members.
+  :func:`mlcalc.evaluate.evaluate` then pulls all members' ``dE_k/dG`` back through the
+  symmetry functions in one explicit pass
+  (:func:`mlcalc.descriptors.cache.vector_jacobian_products`, ``descriptor_vjp``), or, for
+  ANI's AEVs, takes one vector-Jacobian product per member through the one descriptor graph
+  (its ``shares_descriptors`` path). The default (``batched="auto"``) for such members.
 - **mapped** (``batched=True``): parameters stacked (``torch.func.stack_module_state``) and
   one template module mapped over them with ``torch.func.vmap`` + ``functional_call``;
   buffers equal in all members are shared rather than stacked, and ``evaluate`` takes all
@@ -41,7 +43,7 @@ import dataclasses
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from mlcalc.calculator import MLCalculator
+from mlcalc.descriptors.cache import vector_jacobian_products
+from mlcalc.descriptors.symmetry_functions import SymmetryFunctions
 from mlcalc.evaluate import evaluate
 from mlcalc.graph import Graph
 from mlcalc.models.base import Model
@@ -247,6 +251,23 @@ class _SharedDescriptors(Model):
 
     def descriptors(self, graph: Graph) -> torch.Tensor:
         return self.group.members[0].descriptors(graph)
+
+    @property
+    def descriptor_vjp(self) -> Callable[[Graph, torch.Tensor], torch.Tensor] | None:
+        """For Behler-Parrinello members, the symmetry functions' vector-Jacobian products of all members'
+        cotangents at once (:func:`mlcalc.descriptors.cache.vector_jacobian_products`), for
+        :func:`mlcalc.evaluate.evaluate`; ``None`` for other descriptors (ANI's AEVs), differentiated
+        by autograd once per member."""
+        descriptor = getattr(self.group.members[0], "descriptor", None)
+        if not isinstance(descriptor, SymmetryFunctions):
+            return None
+
+        def vjp(graph: Graph, cotangents: torch.Tensor) -> torch.Tensor:
+            return vector_jacobian_products(
+                descriptor, graph.edge_vectors().detach(), graph.edge_index, graph.species, cotangents
+            )
+
+        return vjp
 
     def from_descriptors(self, values: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
         energies = torch.stack([_energies(member.from_descriptors(values, graph)) for member in self.group.members])

@@ -72,7 +72,7 @@ def test_shared_descriptors_equal_the_members_alone(family):
     computed once (``batched="auto"``): every member's energy, forces and stress equal its own evaluation."""
     from mlcalc.evaluate import evaluate
     from mlcalc.graph import Graph
-    from mlcalc.uncertainty.committee import Committee
+    from mlcalc.uncertainty.committee import Committee, _SharedDescriptors
 
     models = [family(seed, ["Cu", "Ag"]) for seed in range(3)]
     structures = [copper(), copper(seed=7)]
@@ -81,6 +81,9 @@ def test_shared_descriptors_equal_the_members_alone(family):
     graph = Graph.from_atoms(structures, np.array([-1] * 29 + [0] + [-1] * 17 + [1] + [-1] * 71), 4.5)
     committee = Committee(models)
     assert [committee._mode(group, graph) for group in committee.groups] == ["shared"]
+    # symmetry functions: all members' vector-Jacobian products in one pass; AEVs: autograd per member
+    explicit = _SharedDescriptors(committee.groups[0]).descriptor_vjp is not None
+    assert explicit == (family is bp)
     output = {key: value.detach() for key, value in committee.member_outputs(graph, stress=True).items()}
     for k, model in enumerate(models):
         alone = evaluate(model, graph, forces=True, stress=True)
