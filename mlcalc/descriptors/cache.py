@@ -371,13 +371,11 @@ def _angular_pullback(
     slopes[:, -1] = 0.0
     neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
     # the cotangents on the per-centre sums [K, N, G * S]
-    # (each angular function is the sum of column group * n_shapes + shape, times 2^(1 - zeta))
+    # (each angular function is one column of the sums, times 2^(1 - zeta))
+    sums, norm = descriptor._angular_columns()
     n_shapes = len(descriptor._shapes)
-    group_of = {f: g for g, (_, members) in enumerate(descriptor._pair_groups) for f in members}
-    sums = [group_of[f] * n_shapes + descriptor._shapes.index((f.lambda_, f.zeta)) for f in descriptor.angular]
-    norm = vectors.new_tensor([2.0 ** (1.0 - f.zeta) for f in descriptor.angular])
     weights = cotangents.new_zeros((n_members, n_atoms, len(descriptor._pair_groups) * n_shapes))
-    weights[:, :, torch.tensor(sums, device=vectors.device)] = cotangents * norm
+    weights[:, :, sums.to(vectors.device)] = cotangents * norm.to(vectors)
     atoms = torch.argsort(counts, stable=True)
     table, counts = neighbor_table(centre, n_atoms).index_select(0, atoms), counts[atoms]
     pulled_r = lengths.new_zeros((n_members, len(lengths)))
