@@ -171,6 +171,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="default: the family's")
     parser.add_argument("--decay-epochs", type=float, help="exponential schedule lr0 * 0.1^(epoch / this)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, help="training seed (default: the input.nn's random_seed, or the family's)")
     parser.add_argument("--runs", type=Path, default=Path("runs/mlearn"))
     parser.add_argument("--resume", action="store_true", help="continue (or extend to --epochs) the runs in --runs")
     parser.add_argument("--compare-n2p2", type=Path, help="an nnp-train run directory: plot and tabulate both curves")
@@ -189,6 +190,8 @@ def main() -> None:
     options: dict = {"dtype": args.dtype} if args.dtype else {}
     if args.max_time:
         options["max_time"] = args.max_time
+    if args.seed is not None:
+        options["seed"] = args.seed
     if args.no_cache:
         options["descriptor_cache"] = {"enabled": False}
     if args.epochs is None and args.model != "bp-kalman":

@@ -6,10 +6,15 @@ import csv
 
 import ase.io
 import numpy as np
+import pytest
 import yaml
+from ase.calculators.calculator import all_changes
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlcalc.cli import main
 from mlcalc.uncertainty.selection import farthest_point_sampling, select
+from mlcalc.workflows.active_learning import ActiveLearning, implausible_labels
 from tests.uncertainty.models import bp_config, emt_copper
 
 
@@ -28,12 +33,13 @@ def test_select_prefers_novel_and_uncertain_then_diverse():
     assert not {1, 2} <= set(chosen)  # the near-duplicate pair is not both taken
 
 
-def test_learn_runs_and_resumes(tmp_path):
+def campaign(tmp_path) -> dict:
+    """A two-member, one-iteration campaign on EMT copper that runs in seconds."""
     ase.io.write(tmp_path / "initial.extxyz", emt_copper(10, seed=0))
     ase.io.write(tmp_path / "test.extxyz", emt_copper(4, seed=7))
     train = bp_config(tmp_path / "unused", tmp_path / "unused", epochs=2)
     del train["data"], train["output"]
-    config = {
+    return {
         "directory": str(tmp_path / "al"),
         "iterations": 1,
         "initial": str(tmp_path / "initial.extxyz"),
@@ -45,6 +51,10 @@ def test_learn_runs_and_resumes(tmp_path):
         "select": {"per_iteration": 3, "min_force_std": 0.0},
         "final_md": {"steps": 6, "checks": 2},
     }
+
+
+def test_learn_runs_and_resumes(tmp_path):
+    config = campaign(tmp_path)
     path = tmp_path / "learn.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["learn", str(path)]) == 0
@@ -63,3 +73,50 @@ def test_learn_runs_and_resumes(tmp_path):
     assert main(["learn", str(path)]) == 0  # every stage's file is there: nothing is redone
     assert model.stat().st_mtime_ns == stamp
     assert list(csv.DictReader(open(al / "progress.csv"))) == rows
+
+
+class WrongStateEMT(EMT):
+    """EMT, except that every second structure comes out 10 eV/atom lower (as a reference
+    whose self-consistent field converged to a wrong state)."""
+
+    calls = 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        WrongStateEMT.calls += 1
+        if WrongStateEMT.calls % 2 == 0:
+            self.results["energy"] -= 10.0 * len(self.atoms)
+            self.results["free_energy"] = self.results["energy"]
+
+
+def test_implausible_labels_are_rejected_and_not_trained_on(tmp_path):
+    config = campaign(tmp_path)
+    config["initial"] = str(tmp_path / "initial_labelled.extxyz")  # labelled by EMT itself
+    structures = emt_copper(10, seed=0)
+    for atoms in structures:
+        atoms.calc = EMT()
+        atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+    ase.io.write(config["initial"], structures)
+    WrongStateEMT.calls = 0
+    with pytest.warns(UserWarning, match="implausible and not trained on"):
+        rows = ActiveLearning(config, reference=WrongStateEMT()).run()
+    al = tmp_path / "al"
+    labelled = ase.io.read(al / "iter_00" / "labelled.extxyz", ":")
+    rejected = ase.io.read(al / "iter_00" / "rejected.extxyz", ":")
+    assert len(labelled) == 3 and len(rejected) == 1  # the second of three labels
+    assert "from the committee's" in rejected[0].info["rejected"]
+    assert rows[0]["rejected"] == 1 and rows[1]["n_train"] == 12
+    trained = ase.io.read(al / "iter_01" / "train.extxyz", ":")
+    assert min(a.get_potential_energy() / len(a) for a in trained) > -1.0  # EMT copper: about 0 eV/atom
+
+
+def test_implausible_labels_checks_energy_and_force_limits():
+    atoms = emt_copper(1, seed=3)[0]
+    forces = np.zeros((len(atoms), 3))
+    forces[0, 0] = 60.0
+    atoms.calc = SinglePointCalculator(atoms, energy=-2.0 * len(atoms), forces=forces)
+    near, far = {"energy": -1.5 * len(atoms)}, {"energy": 0.0}
+    assert implausible_labels([atoms], [near], 1.0, None) == [None]
+    assert "from the committee's" in implausible_labels([atoms], [far], 1.0, None)[0]
+    assert "force component 60" in implausible_labels([atoms], [near], 1.0, 50.0)[0]
+    assert implausible_labels([atoms], [far], None, None) == [None]
