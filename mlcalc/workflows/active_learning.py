@@ -16,13 +16,13 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
    with farthest-point sampling for diversity (:mod:`mlcalc.uncertainty.selection`);
    they are written to ``selected.extxyz``, the file to send to a DFT code;
 4. **label** them with the ``reference`` ASE calculator (``labelled.extxyz``: energy,
-   forces, stress) and add them to the training data, except labels that cannot be right:
-   an energy more than ``label.max_energy_deviation`` eV/atom from the committee's
-   prediction, or a force component above ``label.max_force`` eV/A (a quantum-chemical
-   reference can converge to a wrong electronic state: GFN2-xTB gave hot 8-atom Si cells
-   -52 to -114 eV/atom at ordinary distances, against about -46 for every other
-   structure). They go to ``rejected.extxyz`` with the reason, with a warning, and are
-   never trained on; ``null`` switches a check off.
+   forces, stress) and add them to the training data, except labels that cannot be right
+   (:func:`implausible_labels`: an energy more than ``label.max_energy_below`` eV/atom below
+   every structure so far, or a force component above ``label.max_force`` eV/A; a
+   quantum-chemical reference can converge to a wrong electronic state: GFN2-xTB gave hot
+   8-atom Si cells -52 to -114 eV/atom at ordinary distances, against about -46 for every
+   other structure). They go to ``rejected.extxyz`` with the reason, with a warning, and
+   are never trained on; ``null`` switches a check off.
 
 After ``iterations`` rounds a last committee is trained and tested, and a final MD at the
 highest temperature (``final_md``, not stopped by the spread) checks that it stays stable
@@ -95,7 +95,7 @@ DEFAULTS: dict[str, Any] = {
         "min_distance_factor": 0.85,
     },
     "select": {"per_iteration": 10, "min_force_std": 0.05, "pool_factor": 3},
-    "label": {"max_energy_deviation": 1.0, "max_force": 50.0},
+    "label": {"max_energy_below": 1.0, "max_force": 50.0},
     "final_md": {"steps": 500, "temperature": None, "checks": 10},
     "dtype": "float64",
 }
@@ -175,21 +175,31 @@ def label(structures: Sequence[Atoms], reference: Calculator) -> tuple[list[Atom
 
 
 def implausible_labels(
-    labelled: Sequence[Atoms],
-    predicted: Sequence[Mapping[str, Any]],
-    max_energy_deviation: float | None,
-    max_force: float | None,
+    labelled: Sequence[Atoms], data: Sequence[Atoms], max_energy_below: float | None, max_force: float | None
 ) -> list[str | None]:
-    """Per label, why it is implausible (``None`` if it is not): its energy more than
-    ``max_energy_deviation`` eV/atom from the committee's ``predicted`` energy, or a force
-    component above ``max_force`` eV/A; a ``None`` limit skips that check."""
+    """Per label, why it is implausible (``None`` if it is not): an energy more than
+    ``max_energy_below`` eV/atom below every structure of ``data`` (the labels so far), each
+    energy taken relative to per-element reference energies fitted to ``data`` by least
+    squares; or a force component above ``max_force`` eV/A. A ``None`` limit skips that check.
+
+    Only energies *below* the data are suspect: exploration finds compressed and hot
+    structures above it, and a model is worst exactly where the labels are new, so neither
+    the model's prediction nor energies above the data can tell a wrong label."""
+    elements = sorted({symbol for atoms in [*data, *labelled] for symbol in atoms.get_chemical_symbols()})
+
+    def composition(structures: Sequence[Atoms]) -> np.ndarray:
+        return np.array([[atoms.get_chemical_symbols().count(e) for e in elements] for atoms in structures], float)
+
+    energies = np.array([atoms.get_potential_energy() for atoms in data])
+    references = np.linalg.lstsq(composition(data), energies, rcond=None)[0]
+    lowest = float(np.min((energies - composition(data) @ references) / [len(atoms) for atoms in data]))
     reasons: list[str | None] = []
-    for atoms, prediction in zip(labelled, predicted, strict=True):
-        deviation = abs(atoms.get_potential_energy() - prediction["energy"]) / len(atoms)
+    for atoms, counts in zip(labelled, composition(labelled), strict=True):
+        below = lowest - (atoms.get_potential_energy() - counts @ references) / len(atoms)
         largest = float(np.abs(atoms.get_forces()).max(initial=0.0))
         reason = None
-        if max_energy_deviation is not None and deviation > max_energy_deviation:
-            reason = f"energy {deviation:.3g} eV/atom from the committee's (limit {max_energy_deviation:g})"
+        if max_energy_below is not None and below > max_energy_below:
+            reason = f"energy {below:.3g} eV/atom below every structure so far (limit {max_energy_below:g})"
         elif max_force is not None and largest > max_force:
             reason = f"force component {largest:.3g} eV/A (limit {max_force:g})"
         reasons.append(reason)
@@ -224,7 +234,7 @@ class ActiveLearning:
             row = {"iteration": iteration, "n_train": len(data), **self._test(calc, folder)}
             if iteration < self.config["iterations"]:
                 selected, exploration = self._explore_and_select(calc, data, folder, iteration)
-                new, rejected = self._label(selected, folder, calc)
+                new, rejected = self._label(selected, folder, data)
                 row.update(exploration, labelled=len(new), rejected=rejected)
                 data = data + new
             else:
@@ -337,7 +347,7 @@ class ActiveLearning:
             candidates[i].info.update(max_forces_std=float(force_std[i]), novel=bool(novel[i]))
         return chosen, force_std
 
-    def _label(self, selected: list[Atoms], folder: Path, calc: EnsembleCalculator) -> tuple[list[Atoms], int]:
+    def _label(self, selected: list[Atoms], folder: Path, data: list[Atoms]) -> tuple[list[Atoms], int]:
         """The reference's labels (all kept in ``labelled.extxyz``) that pass :func:`implausible_labels`,
         and how many did not (written to ``rejected.extxyz``)."""
         path = folder / "labelled.extxyz"
@@ -345,8 +355,7 @@ class ActiveLearning:
             labelled, _ = label(selected, self.reference)
             _write(path, labelled)
         labelled = ase.io.read(path, ":") if path.stat().st_size else []
-        predicted = calc.calculate_batch(labelled) if labelled else []
-        reasons = implausible_labels(labelled, predicted, **self.config["label"])
+        reasons = implausible_labels(labelled, data, **self.config["label"])
         rejected = [atoms for atoms, reason in zip(labelled, reasons, strict=True) if reason]
         for atoms, reason in zip(rejected, filter(None, reasons), strict=True):
             atoms.info["rejected"] = reason

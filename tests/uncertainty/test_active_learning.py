@@ -104,19 +104,27 @@ def test_implausible_labels_are_rejected_and_not_trained_on(tmp_path):
     labelled = ase.io.read(al / "iter_00" / "labelled.extxyz", ":")
     rejected = ase.io.read(al / "iter_00" / "rejected.extxyz", ":")
     assert len(labelled) == 3 and len(rejected) == 1  # the second of three labels
-    assert "from the committee's" in rejected[0].info["rejected"]
+    assert "below every structure so far" in rejected[0].info["rejected"]
     assert rows[0]["rejected"] == 1 and rows[1]["n_train"] == 12
     trained = ase.io.read(al / "iter_01" / "train.extxyz", ":")
     assert min(a.get_potential_energy() / len(a) for a in trained) > -1.0  # EMT copper: about 0 eV/atom
 
 
 def test_implausible_labels_checks_energy_and_force_limits():
-    atoms = emt_copper(1, seed=3)[0]
-    forces = np.zeros((len(atoms), 3))
+    data = emt_copper(4, seed=3)
+    for atoms, energy in zip(data, (-3.0, -2.9, -2.5, -1.0), strict=True):  # eV/atom
+        atoms.calc = SinglePointCalculator(atoms, energy=energy * len(atoms), forces=np.zeros((len(atoms), 3)))
+    new = emt_copper(1, seed=4)[0]
+    forces = np.zeros((len(new), 3))
     forces[0, 0] = 60.0
-    atoms.calc = SinglePointCalculator(atoms, energy=-2.0 * len(atoms), forces=forces)
-    near, far = {"energy": -1.5 * len(atoms)}, {"energy": 0.0}
-    assert implausible_labels([atoms], [near], 1.0, None) == [None]
-    assert "from the committee's" in implausible_labels([atoms], [far], 1.0, None)[0]
-    assert "force component 60" in implausible_labels([atoms], [near], 1.0, 50.0)[0]
-    assert implausible_labels([atoms], [far], None, None) == [None]
+
+    def reasons(energy: float, max_energy_below, max_force) -> list:
+        new.calc = SinglePointCalculator(new, energy=energy * len(new), forces=forces)
+        return implausible_labels([new], data, max_energy_below, max_force)
+
+    mean = np.mean([-3.0, -2.9, -2.5, -1.0])  # the fitted reference energy of Cu (one element)
+    assert reasons(-3.9, 1.0, None) == [None]  # 0.9 eV/atom below the lowest: plausible
+    assert "1.1 eV/atom below every structure" in reasons(-4.1, 1.0, None)[0]
+    assert reasons(mean + 5.0, 1.0, None) == [None]  # far above the data: compressed or hot, plausible
+    assert "force component 60" in reasons(-3.0, 1.0, 50.0)[0]
+    assert reasons(-9.0, None, None) == [None]
