@@ -28,7 +28,8 @@ After ``iterations`` rounds a last committee is trained and tested, and a final 
 highest temperature (``final_md``, not stopped by the spread) checks that it stays stable
 (runs all its steps without two atoms coming closer than ``min_distance_factor`` times the
 data's shortest distance), records its largest force spread, and compares its frames with
-the reference.
+the reference (``final_md.extxyz``; frames whose reference label is implausible, as in
+step 4, are counted in ``final_md_rejected`` and left out of the force RMSE).
 
 Every stage leaves a file; a stage whose file exists is not run again, so an interrupted
 campaign resumes where it stopped (training itself resumes from its checkpoints). The
@@ -378,7 +379,13 @@ class ActiveLearning:
         settings = {**explore, "steps": options["steps"], "interval": interval, "stop_force_std": np.inf}
         frames, ran, stopped = explore_md(calc, data[0].copy(), temperature, settings, np.random.default_rng(1))
         labelled, _ = label(frames, self.reference)
-        _, errors = _errors(calc.calculate_batch(labelled), labelled)
+        reasons = implausible_labels(labelled, data, **self.config["label"])
+        for atoms, reason in zip(labelled, reasons, strict=True):
+            if reason:
+                atoms.info["rejected"] = reason
+        _write(folder / "final_md.extxyz", labelled)
+        judged = [atoms for atoms, reason in zip(labelled, reasons, strict=True) if not reason]
+        errors = _errors(calc.calculate_batch(judged), judged)[1] if judged else np.array([np.nan])
         result = {
             "final_md_temperature": float(temperature),
             "final_md_steps": ran,
@@ -386,6 +393,7 @@ class ActiveLearning:
             "final_md_max_forces_std": max(float(a.info["max_forces_std"]) for a in frames),
             "final_md_shortest_distance": _shortest_distance(frames, 3.0),
             "final_md_force_rmse": float(np.sqrt(np.mean(errors**2))),
+            "final_md_rejected": len(labelled) - len(judged),
         }
         path.write_text(json.dumps(result, indent=2))
         return result

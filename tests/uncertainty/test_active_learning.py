@@ -108,6 +108,9 @@ def test_implausible_labels_are_rejected_and_not_trained_on(tmp_path):
     assert rows[0]["rejected"] == 1 and rows[1]["n_train"] == 12
     trained = ase.io.read(al / "iter_01" / "train.extxyz", ":")
     assert min(a.get_potential_energy() / len(a) for a in trained) > -1.0  # EMT copper: about 0 eV/atom
+    frames = ase.io.read(al / "iter_01" / "final_md.extxyz", ":")
+    assert rows[1]["final_md_rejected"] == sum(bool(a.info.get("rejected")) for a in frames) >= 1
+    assert np.isfinite(rows[1]["final_md_force_rmse"])
 
 
 def test_implausible_labels_checks_energy_and_force_limits():
