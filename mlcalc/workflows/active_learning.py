@@ -144,7 +144,9 @@ def make_reference(spec: Calculator | str | Mapping[str, Any]) -> Calculator:
     if name.lower() in ("tblite", "gfn2-xtb", "xtb"):
         from tblite.ase import TBLite
 
-        return TBLite(**{"method": "GFN2-xTB", "verbosity": 0, **options})
+        # cache_api False: reset() then drops the last wavefunction, which tblite otherwise
+        # reuses as the next structure's starting guess (label() resets between structures)
+        return TBLite(**{"method": "GFN2-xTB", "verbosity": 0, "cache_api": False, **options})
     if name.startswith("coulomb_buckingham:"):
         from mlcalc.calculators import CoulombBuckinghamCalculator
 
@@ -157,10 +159,16 @@ def make_reference(spec: Calculator | str | Mapping[str, Any]) -> Calculator:
 
 def label(structures: Sequence[Atoms], reference: Calculator) -> tuple[list[Atoms], int]:
     """Copies of ``structures`` carrying the reference energy, forces (and stress when periodic
-    in 3D); structures the reference fails on are left out and counted."""
+    in 3D); structures the reference fails on are left out and counted.
+
+    Each structure is labelled on its own: the reference is reset first, so that nothing of
+    the previous structure carries over (tblite's calculator, unless made with ``cache_api``
+    False as :func:`make_reference` does, starts each SCF from the last wavefunction, and after
+    a hot MD frame that led GFN2-xTB into a wrong state 30 eV/atom low for the next structures)."""
     labelled, failed = [], 0
     for atoms in progress_bar(iterable=structures, desc="labelling", leave=False):
         atoms = atoms.copy()
+        reference.reset()
         atoms.calc = reference
         try:
             results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}

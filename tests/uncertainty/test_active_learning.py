@@ -14,7 +14,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlcalc.cli import main
 from mlcalc.uncertainty.selection import farthest_point_sampling, select
-from mlcalc.workflows.active_learning import ActiveLearning, implausible_labels
+from mlcalc.workflows.active_learning import ActiveLearning, implausible_labels, label
 from tests.uncertainty.models import bp_config, emt_copper
 
 
@@ -131,3 +131,30 @@ def test_implausible_labels_checks_energy_and_force_limits():
     assert reasons(mean + 5.0, 1.0, None) == [None]  # far above the data: compressed or hot, plausible
     assert "force component 60" in reasons(-3.0, 1.0, 50.0)[0]
     assert reasons(-9.0, None, None) == [None]
+
+
+class CarryOverEMT(EMT):
+    """EMT plus 1 eV per structure computed since the last reset: a reference whose state
+    carries over from one structure to the next (as tblite's wavefunction guess does)."""
+
+    since_reset = 0
+
+    def reset(self):
+        super().reset()
+        self.since_reset = 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.results["energy"] += float(self.since_reset)
+        self.results["free_energy"] = self.results["energy"]
+        self.since_reset += 1
+
+
+def test_label_computes_each_structure_on_its_own():
+    structures = emt_copper(3, seed=5)
+    labelled, failed = label(structures, CarryOverEMT())
+    assert failed == 0
+    for atoms, original in zip(labelled, structures, strict=True):
+        alone = original.copy()
+        alone.calc = EMT()
+        assert atoms.get_potential_energy() == pytest.approx(alone.get_potential_energy(), abs=1e-12)
