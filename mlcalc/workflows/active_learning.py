@@ -19,10 +19,11 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
    forces, stress) and add them to the training data, except labels that cannot be right
    (:func:`implausible_labels`: an energy more than ``label.max_energy_below`` eV/atom below
    every structure so far, or a force component above ``label.max_force`` eV/A; a
-   quantum-chemical reference can converge to a wrong electronic state: GFN2-xTB gave hot
-   8-atom Si cells -52 to -114 eV/atom at ordinary distances, against about -46 for every
-   other structure). They go to ``rejected.extxyz`` with the reason, with a warning, and
-   are never trained on; ``null`` switches a check off.
+   quantum-chemical reference can converge to a wrong electronic state: GFN2-xTB, started
+   from the previous structure's wavefunction, gave hot 8-atom Si cells -52 to -114 eV/atom
+   at ordinary distances, against about -46 for every other structure). They go to
+   ``rejected.extxyz`` with the reason, with a warning, and are never trained on; ``null``
+   switches a check off. Each structure is labelled on its own (:func:`label`).
 
 After ``iterations`` rounds a last committee is trained and tested, and a final MD at the
 highest temperature (``final_md``, not stopped by the spread) checks that it stays stable
