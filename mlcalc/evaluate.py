@@ -65,7 +65,7 @@ def evaluate(
         graph = graph.with_geometry()  # the edge vectors, once, for every consumer in the model
         staged = getattr(model, "shares_descriptors", False) and (forces or stress) and not create_graph
         if staged:
-            vjp = model.descriptor_vjp if hasattr(model, "descriptor_vjp") else None
+            vjp = getattr(model, "descriptor_vjp", None)
             with torch.set_grad_enabled(vjp is None):  # with a vjp of its own the descriptor needs no graph
                 descriptors = model.descriptors(graph)
             leaf = descriptors.detach().requires_grad_(True)

@@ -43,6 +43,7 @@ from mlcalc.descriptors.symmetry_functions import (
     _slot_index,
     _Terms,
     neighbor_table,
+    upper_pairs,
 )
 from mlcalc.graph import Graph
 
@@ -184,7 +185,7 @@ def _radial_slopes(
         fc, fc_slope = cutoff_function(r, rc, kind, alpha)[:, None], cutoff_slope(r, rc, kind, alpha)[:, None]
         x = r[:, None] - rs
         slope = fc_slope - 2.0 * eta * x * fc
-        if bool((kappa != 0).any()):
+        if any(f.kappa != 0 for f in members):
             phase = kappa * r[:, None]
             slope = torch.cos(phase) * slope - kappa * torch.sin(phase) * fc
         slope = torch.exp(-eta * x * x) * slope
@@ -355,33 +356,22 @@ def _angular_pullback(
     """Adds the angular functions' part of :func:`vector_jacobian_products` to ``d_r [K, E]`` (along the
     edges) and ``d_vectors [K, E, 3]``, block by block of centres (the layout of ``SymmetryFunctions._angular``)."""
     n_atoms, n_members = len(species), len(cotangents)
-    keep = torch.nonzero(r < max(f.rc for f in descriptor.angular)).squeeze(1)
-    centre, order = torch.sort(edge_index[0, keep], stable=True)
-    keep = keep[order]
-    counts = torch.bincount(centre, minlength=n_atoms)
-    if len(centre) == 0 or int(counts.max()) < 2:
+    layout = descriptor._triplet_layout(vectors, r, edge_index, species, n_atoms)
+    keep, columns, lengths, cutoffs, neighbor_species, atoms, table, counts = layout
+    if keep.shape[0] == 0 or int(counts[-1]) < 2:
         return
-    # the kept edges as columns, with a last dummy edge (length 1, cutoffs 0) for the empty slots
-    columns = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])]).T.contiguous()
-    lengths = torch.cat([r.index_select(0, keep), r.new_ones(1)])
-    keys = [family.key[1:4] for family in descriptor._families]
-    cutoffs = torch.stack([cutoff_function(lengths, *key) for key in keys])
-    cutoffs[:, -1] = 0.0
-    slopes = torch.stack([cutoff_slope(lengths, *key) for key in keys])
+    slopes = torch.stack([cutoff_slope(lengths, *family.key[1:4]) for family in descriptor._families])
     slopes[:, -1] = 0.0
-    neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
     # the cotangents on the per-centre sums [K, N, G * S]
     # (each angular function is one column of the sums, times 2^(1 - zeta))
     sums, norm = descriptor._angular_columns()
     n_shapes = len(descriptor._shapes)
     weights = cotangents.new_zeros((n_members, n_atoms, len(descriptor._pair_groups) * n_shapes))
     weights[:, :, sums.to(vectors.device)] = cotangents * norm.to(vectors)
-    atoms = torch.argsort(counts, stable=True)
-    table, counts = neighbor_table(centre, n_atoms).index_select(0, atoms), counts[atoms]
     pulled_r = lengths.new_zeros((n_members, len(lengths)))
     pulled_vectors = lengths.new_zeros((n_members, columns.numel()))
     for start, stop, width in _blocks(counts.tolist(), BLOCK_SLOTS):
-        first, second = torch.triu_indices(width, width, offset=1, device=table.device)
+        first, second = upper_pairs(width, table.device)
         block = table[start:stop, :width]
         index = _slot_index(block[:, first], block[:, second], cutoffs)
         block_weights = weights[:, atoms[start:stop]].unflatten(2, (-1, n_shapes)).transpose(0, 1)

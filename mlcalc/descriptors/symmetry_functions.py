@@ -200,29 +200,14 @@ class SymmetryFunctions(torch.nn.Module):
     def _angular(
         self, vectors: torch.Tensor, r: torch.Tensor, edge_index: torch.Tensor, species: torch.Tensor, n_atoms: int
     ) -> torch.Tensor:
-        rc_max = max(f.rc for f in self.angular)
-        keep = torch.nonzero(r < rc_max).squeeze(1)
-        centre, order = torch.sort(edge_index[0, keep], stable=True)
-        keep = keep[order]
-        r = r.index_select(0, keep)
-        # per edge, one column each: vector [3, E], length [E] and the cutoff function of each family
-        # [F, E], gathered for both sides of each triplet; a last dummy edge (length 1, cutoffs 0) fills
-        # the empty slots of the neighbour table
-        vectors = torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])]).T.contiguous()
-        cutoffs = torch.stack([cutoff_function(r, *family.key[1:4]) for family in self._families])
-        cutoffs = torch.cat([cutoffs, cutoffs.new_zeros((cutoffs.shape[0], 1))], dim=1)
-        r = torch.cat([r, r.new_ones(1)])
-        neighbor_species = torch.cat([species[edge_index[1, keep]], species.new_zeros(1)])
-        # centres sorted by neighbour count, so that each block pads only to its own widest centre
-        counts = neighbor_counts(centre, n_atoms)
-        order = torch.argsort(counts, stable=True)
-        table, counts = neighbor_table(centre, n_atoms).index_select(0, order), counts[order]
+        layout = self._triplet_layout(vectors, r, edge_index, species, n_atoms)
+        table, counts = layout.table, layout.counts
         if torch.compiler.is_exporting():
             # sizes are symbolic while exporting, so the program cannot branch on them: one block as
             # wide as the widest centre (it also serves a centre with fewer than two neighbours)
             blocks, use_checkpoint = [(0, n_atoms, table.shape[1])], False
         else:
-            if len(centre) == 0 or int(counts[-1]) < 2:
+            if layout.keep.shape[0] == 0 or int(counts[-1]) < 2:
                 return r.new_zeros((n_atoms, len(self.angular)))
             blocks = _blocks(counts.tolist(), min(TRIPLET_CHUNK, BLOCK_SLOTS * torch.get_num_threads()))
             slots = sum((stop - start) * width * (width - 1) // 2 for start, stop, width in blocks)
@@ -231,15 +216,41 @@ class SymmetryFunctions(torch.nn.Module):
         for start, stop, width in blocks:
             first, second = upper_pairs(width, table.device)
             block = table[start:stop, :width]
-            args = (vectors, r, cutoffs, neighbor_species, *_slot_index(block[:, first], block[:, second], cutoffs))
+            index = _slot_index(block[:, first], block[:, second], layout.cutoffs)
+            args = (layout.vectors, layout.r, layout.cutoffs, layout.neighbor_species, *index)
             parts.append(
                 checkpoint(self._triplet_sum, *args, use_reentrant=False)
                 if use_checkpoint
                 else self._triplet_sum(*args)
             )
-        sums = torch.cat(parts).index_select(0, torch.argsort(order))
+        sums = torch.cat(parts).index_select(0, torch.argsort(layout.order))
         columns, norm = self._angular_columns()
         return sums[:, columns.to(r.device)] * norm.to(r)
+
+    def _triplet_layout(
+        self, vectors: torch.Tensor, r: torch.Tensor, edge_index: torch.Tensor, species: torch.Tensor, n_atoms: int
+    ) -> _TripletLayout:
+        """The edges within the angular cutoff and the neighbour table their triplets are taken from
+        (:class:`_TripletLayout`), for the angular sums and for their committees' pullback
+        (:func:`mlcalc.descriptors.cache.vector_jacobian_products`)."""
+        keep = torch.nonzero(r < max(f.rc for f in self.angular)).squeeze(1)
+        centre, order = torch.sort(edge_index[0, keep], stable=True)
+        keep = keep[order]
+        r = r.index_select(0, keep)
+        cutoffs = torch.stack([cutoff_function(r, *family.key[1:4]) for family in self._families])
+        # centres sorted by neighbour count, so that each block pads only to its own widest centre
+        counts = neighbor_counts(centre, n_atoms)
+        by_count = torch.argsort(counts, stable=True)
+        return _TripletLayout(
+            keep=keep,
+            vectors=torch.cat([vectors.index_select(0, keep), vectors.new_tensor([[1.0, 0.0, 0.0]])]).T.contiguous(),
+            r=torch.cat([r, r.new_ones(1)]),
+            cutoffs=torch.cat([cutoffs, cutoffs.new_zeros((cutoffs.shape[0], 1))], dim=1),
+            neighbor_species=torch.cat([species[edge_index[1, keep]], species.new_zeros(1)]),
+            order=by_count,
+            table=neighbor_table(centre, n_atoms).index_select(0, by_count),
+            counts=counts[by_count],
+        )
 
     def _triplet_sum(
         self,
@@ -362,6 +373,20 @@ class SymmetryFunctions(torch.nn.Module):
         columns = [group_of[f] * len(self._shapes) + self._shapes.index((f.lambda_, f.zeta)) for f in self.angular]
         norm = [2.0 ** (1.0 - f.zeta) for f in self.angular]
         return torch.tensor(columns), torch.tensor(norm, dtype=torch.float64)
+
+
+class _TripletLayout(NamedTuple):
+    """The edges within the angular cutoff, sorted by centre, as columns with a last dummy edge
+    (length 1, cutoffs 0) that fills the empty slots of the neighbour table."""
+
+    keep: torch.Tensor  #: the kept edges' indices ``[E']``, sorted by centre
+    vectors: torch.Tensor  #: ``[3, E' + 1]``
+    r: torch.Tensor  #: lengths ``[E' + 1]``
+    cutoffs: torch.Tensor  #: each family's cutoff function ``[F, E' + 1]``
+    neighbor_species: torch.Tensor  #: ``[E' + 1]``
+    order: torch.Tensor  #: the centres sorted by neighbour count
+    table: torch.Tensor  #: :func:`neighbor_table`, rows in ``order``
+    counts: torch.Tensor  #: neighbours per centre, in ``order``
 
 
 class _Terms(NamedTuple):
