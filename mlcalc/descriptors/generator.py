@@ -19,7 +19,10 @@ shortest ``A-B`` distance in the data (``min(r_AB, r_AC)`` for a triple):
 
 Lengths in Angstrom, ``eta`` in A^-2. :func:`generate_symmetry_functions` returns the
 per-element lists a :class:`~mlcalc.models.behler_parrinello.BehlerParrinello` takes;
-:func:`shortest_distances` measures ``r_min`` per element pair.
+:func:`shortest_distances` measures ``r_min`` per element pair; :func:`function_values`
+evaluates functions over structures, and :func:`default_symmetry_functions` drops those that
+take one value over the training data (an element pair or triple that never meets there,
+e.g. O-O around C in ethanol), which carry nothing and cannot be scaled.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ from collections.abc import Mapping, Sequence
 from itertools import combinations_with_replacement
 
 import numpy as np
+import torch
 from ase import Atoms
 from ase.data import chemical_symbols
 from ase.neighborlist import neighbor_list
 
-from mlcalc.descriptors.symmetry_functions import SymmetryFunction
+from mlcalc.descriptors.symmetry_functions import SymmetryFunction, SymmetryFunctions
+from mlcalc.graph import Graph, species_lookup
 
 RADIAL_MODES = ("centred", "shifted")
 
@@ -144,11 +149,35 @@ def _radial(mode: str, neighbor: str, grid: list[float], cutoff: float, kind: st
     return [SymmetryFunction("G2", (neighbor,), cutoff, eta=eta, rs=float(r), cutoff=kind) for r in grid]
 
 
+def function_values(
+    functions: Mapping[str, Sequence[SymmetryFunction]], structures: Sequence[Atoms], batch: int = 16
+) -> dict[str, np.ndarray]:
+    """Per element, the values ``[atoms of that element, its functions]`` over ``structures``."""
+    species = list(functions)
+    descriptor = SymmetryFunctions(species, functions)
+    lookup = species_lookup(species)
+    values: dict[str, list[np.ndarray]] = {e: [] for e in species}
+    with torch.no_grad():
+        for start in range(0, len(structures), batch):
+            graph = Graph.from_atoms(structures[start : start + batch], lookup, descriptor.cutoff)
+            g = descriptor(graph.edge_vectors(), graph.edge_index, graph.species).numpy()
+            for index, element in enumerate(species):
+                values[element].append(g[graph.species.numpy() == index][:, descriptor.columns(element)])
+    return {e: np.concatenate(v) if v else np.zeros((0, len(functions[e]))) for e, v in values.items()}
+
+
+def constant_columns(values: np.ndarray) -> np.ndarray:
+    """Columns of ``values`` that take one value (to 1e-10 relative), identically zero included."""
+    low, high = values.min(axis=0), values.max(axis=0)
+    return np.flatnonzero(high - low <= 1e-10 * np.maximum(np.abs(high), np.abs(low)))
+
+
 def default_symmetry_functions(model: Mapping, species: Sequence[str], structures: Sequence[Atoms]) -> dict:
     """A Behler-Parrinello model section without ``symmetry_functions``, completed for training:
     functions generated from its ``cutoff`` (then removed: the functions carry it) and the
-    training data's shortest distances; ``activations`` tanh with a linear output and
-    ``scale`` scaling to ``[-1, 1]`` unless given. Other sections are returned unchanged."""
+    training data's shortest distances, less those constant over the data (module docstring);
+    ``activations`` tanh with a linear output and ``scale`` scaling to ``[-1, 1]`` unless
+    given. Other sections are returned unchanged."""
     if model.get("kind") != "behler_parrinello" or model.get("symmetry_functions"):
         return dict(model)
     completed = dict(model)
@@ -160,7 +189,12 @@ def default_symmetry_functions(model: Mapping, species: Sequence[str], structure
     cutoff = float(completed.pop("cutoff"))
     options = completed.pop("generator", {}) or {}
     functions = generate_symmetry_functions(species, cutoff, shortest_distances(structures, cutoff), **options)
-    completed["symmetry_functions"] = {e: [f.to_dict() for f in fs] for e, fs in functions.items()}
+    values = function_values(functions, structures)
+    kept = {}
+    for element, generated in functions.items():
+        dropped = set(constant_columns(values[element]).tolist()) if len(values[element]) else set()
+        kept[element] = [f.to_dict() for n, f in enumerate(generated) if n not in dropped]
+    completed["symmetry_functions"] = kept
     hidden = completed.setdefault("hidden_layers", [25, 25])
     if not isinstance(hidden, Mapping):
         completed.setdefault("activations", ["t"] * len(hidden) + ["l"])

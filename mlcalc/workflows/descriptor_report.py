@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from ase import Atoms
 
-from mlcalc.descriptors.symmetry_functions import SymmetryFunction, SymmetryFunctions
-from mlcalc.graph import Graph, species_lookup
+from mlcalc.descriptors.generator import constant_columns, function_values
+from mlcalc.descriptors.symmetry_functions import SymmetryFunction
 
 
 @dataclass
@@ -49,24 +48,15 @@ def descriptor_report(
     batch: int = 16,
 ) -> list[ElementReport]:
     """Statistics of each element's functions over ``structures`` (module docstring)."""
-    species = list(functions)
-    descriptor = SymmetryFunctions(species, functions)
-    lookup = species_lookup(species)
-    values: dict[str, list[np.ndarray]] = {e: [] for e in species}
-    with torch.no_grad():
-        for start in range(0, len(structures), batch):
-            graph = Graph.from_atoms(structures[start : start + batch], lookup, descriptor.cutoff)
-            g = descriptor(graph.edge_vectors(), graph.edge_index, graph.species).numpy()
-            for index, element in enumerate(species):
-                values[element].append(g[graph.species.numpy() == index][:, descriptor.columns(element)])
-    return [_element_report(e, list(functions[e]), np.concatenate(values[e]), duplicate) for e in species if values[e]]
+    values = function_values(functions, structures, batch)
+    return [_element_report(e, list(functions[e]), values[e], duplicate) for e in functions if len(values[e])]
 
 
 def _element_report(element: str, functions: list[SymmetryFunction], g: np.ndarray, duplicate: float) -> ElementReport:
     if len(g) == 0:
         raise ValueError(f"the data hold no {element} atoms")
     low, high = g.min(axis=0), g.max(axis=0)
-    constant = np.flatnonzero(high - low <= 1e-10 * np.maximum(np.abs(high), np.abs(low)))
+    constant = constant_columns(g)
     varying = np.setdiff1d(np.arange(g.shape[1]), constant)
     correlation = np.full((g.shape[1], g.shape[1]), np.nan)
     if len(varying) > 1 and len(g) > 1:

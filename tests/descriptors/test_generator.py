@@ -9,11 +9,17 @@ import ase.io
 import numpy as np
 import pytest
 import yaml
-from ase.build import bulk
+from ase.build import bulk, molecule
+from ase.calculators.emt import EMT
 
 from mlcalc.cli import main
 from mlcalc.descriptors import SymmetryFunction
-from mlcalc.descriptors.generator import generate_symmetry_functions, shortest_distances
+from mlcalc.descriptors.generator import (
+    default_symmetry_functions,
+    function_values,
+    generate_symmetry_functions,
+    shortest_distances,
+)
 from mlcalc.workflows.descriptor_report import descriptor_report
 from tests.uncertainty.models import emt_copper
 
@@ -85,3 +91,45 @@ def test_train_a_new_element_from_data_cutoff_and_network_size(tmp_path):
     assert main(["descriptors", "report", str(data), str(path), "--plot", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "r.png").is_file()
     assert list(itertools.islice(model.functions, 1)) == ["Cu"]
+
+
+def test_defaults_drop_functions_of_pairs_and_triples_absent_from_the_data():
+    """Ethanol has one O: no O-O pair, so O-O radial functions (around O) and (O, O) angular
+    functions (around every element) are zero over the data and cannot be scaled."""
+    structures = []
+    for seed in range(4):
+        atoms = molecule("CH3CH2OH")
+        atoms.rattle(0.05, seed=seed)
+        structures.append(atoms)
+    section = default_symmetry_functions(
+        {"kind": "behler_parrinello", "cutoff": 4.0, "hidden_layers": [4]}, ["C", "H", "O"], structures
+    )
+    kept = {e: [SymmetryFunction.from_dict(f) for f in fs] for e, fs in section["symmetry_functions"].items()}
+    generated = generate_symmetry_functions(["C", "H", "O"], 4.0, shortest_distances(structures, 4.0))
+    values = function_values(kept, structures)
+    for element, functions in kept.items():
+        assert ("O",) not in [f.neighbors for f in functions if element == "O" and not f.angular]
+        assert ("O", "O") not in [f.neighbors for f in functions if f.angular]
+        assert set(functions) < set(generated[element])
+        assert (values[element].max(axis=0) > values[element].min(axis=0)).all()
+
+
+def test_training_on_a_molecule_with_generated_functions(tmp_path):
+    structures = []
+    for seed in range(6):
+        atoms = molecule("CH3CH2OH")
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = EMT()  # any labels: this checks that the generated model trains
+        atoms.get_forces()
+        structures.append(atoms)
+    data = tmp_path / "ethanol.extxyz"
+    ase.io.write(data, structures)
+    config = {
+        "data": {"train": str(data)},
+        "model": {"kind": "behler_parrinello", "cutoff": 4.0, "hidden_layers": [4]},
+        "training": {"epochs": 1},
+        "output": {"directory": str(tmp_path / "run"), "progress": False, "plots": False},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", str(path), "--threads", "1"]) == 0
