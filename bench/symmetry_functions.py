@@ -23,7 +23,7 @@ own recipe (its ``input.nn``: extended Kalman filter, force fraction and weight,
 sets and the G1 grid (seed 003 used 8 A).
 
     python bench/symmetry_functions.py --runs DIR [--epochs 6] [--sets published generated mix g1_g4] [--resume]
-    python bench/symmetry_functions.py --runs DIR --recipe kalman --cutoff 8 --epochs 12 --sets mix g1_g4
+    python bench/symmetry_functions.py --runs DIR --recipe kalman --cutoff 8 --epochs 12 --sets mix g1_g4 [--seed 1]
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="extend earlier runs in --runs to --epochs")
     parser.add_argument("--recipe", choices=["adam", "kalman"], default="adam", help="training settings (see above)")
     parser.add_argument("--cutoff", type=float, default=CUTOFF, help="cutoff of the generated sets, A")
+    parser.add_argument("--seed", type=int, help="training seed (default: the input.nn's random_seed, or the family's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     r_min = shortest_distances(read_mlearn(DATA / "training.json"), args.cutoff)[("Li", "Li")]
@@ -95,6 +96,8 @@ def main() -> None:
         functions = sets[name]
         counts = {kind: sum(f.kind == kind for f in functions) for kind in ("G1", "G2", "G4", "G5")}
         config, model = run_config(functions, args.recipe, args.epochs)
+        if args.seed is not None:
+            config["training"]["seed"] = args.seed
         config["output"] = {"directory": str(args.runs / name), "progress": False, "plots": False}
         torch.manual_seed(0)
         started = time.perf_counter()
