@@ -1,11 +1,13 @@
 """Demonstration: an active-learning campaign from 20 structures, checked on an independent MD test set.
 
-Reference: ASE's EMT for fcc copper (``--reference emt``, default; 16-atom cells) or
-GFN2-xTB through tblite (``--reference tblite``; 8-atom Si cells, slow). The initial
-data are 20 near-equilibrium cells (lattice constant within 1 %, atoms rattled by
+Reference: ASE's EMT for fcc copper (``--reference emt``, default; 16-atom cells), or
+GFN2-xTB through tblite: 8-atom Si cells (``--reference tblite``, slow; xTB's SCF does not
+converge on about a third of the hot cells) or an ethanol molecule (``--reference
+tblite-ethanol``: 0.5 fs MD steps, r_c 4 A, generated functions for H, C and O). The
+initial data are 20 near-equilibrium structures (scaled by 0.99-1.01, atoms rattled by
 0.05 A), so the first committee has never seen hot structures. The test set is
-independent: frames of reference Langevin MD at 300, 700 and 1100 K (after 200 fs of
-equilibration, one every 40 fs, its own random seed), never used in training.
+independent: frames of reference Langevin MD at 300, 700 and 1100 K (after 5 x --test-every steps of
+equilibration, one every --test-every steps, its own random seed), never used in training.
 
 The campaign (``mlcalc.workflows.active_learning``): a committee of 3 Behler-Parrinello
 models (``--members``), Langevin exploration at the same three temperatures stopped when
@@ -16,54 +18,77 @@ are fine-tuned from the previous ones (``--epochs`` more epochs on all data so f
 Prints the progress table (also ``<out>/progress.csv``, ``progress.png``) and the final
 MD check.
 
-    python bench/active_learning.py [--out DIR] [--iterations 3] [--epochs 20] [--reference emt|tblite]
+    python bench/active_learning.py [--out DIR] [--iterations 3] [--epochs 20] [--reference emt|tblite|tblite-ethanol]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import ase.io
 import numpy as np
 import torch
 from ase import Atoms
-from ase.build import bulk
+from ase.build import bulk, molecule
 from ase.md.langevin import Langevin
 from ase.units import fs
 
 from mlcalc.descriptors import SymmetryFunction
 from mlcalc.workflows.active_learning import ActiveLearning, format_table, label, make_reference
 
+
+@dataclass(frozen=True)
+class System:
+    """A demonstration system: its reference, starting structure, cutoff (A) and MD time step (fs)."""
+
+    reference: str
+    build: Callable[[], Atoms]
+    cutoff: float
+    timestep: float = 2.0
+
+
 SYSTEMS = {
-    # element, structure, lattice constant (A), repeat, cutoff (A)
-    "emt": ("Cu", "fcc", 3.59, (2, 2, 1), 5.0),
-    "tblite": ("Si", "diamond", 5.43, 1, 5.0),
+    "emt": System("emt", lambda: bulk("Cu", "fcc", a=3.59, cubic=True).repeat((2, 2, 1)), 5.0),
+    "tblite": System("tblite", lambda: bulk("Si", "diamond", a=5.43, cubic=True), 5.0),
+    # an isolated molecule, where GFN2-xTB is at home (its SCF converges: the Si cells' does not always)
+    "tblite-ethanol": System("tblite", lambda: molecule("CH3CH2OH"), 4.0, timestep=0.5),
 }
 TEMPERATURES = [300.0, 700.0, 1100.0]
 
 
-def initial_structures(reference: str, n: int, seed: int) -> list[Atoms]:
-    element, structure, a, repeat, _ = SYSTEMS[reference]
+def initial_structures(system: System, n: int, seed: int) -> list[Atoms]:
+    """``n`` copies of the system's structure, scaled by 0.99-1.01 and rattled by 0.05 A."""
     rng = np.random.default_rng(seed)
     structures = []
     for _ in range(n):
-        atoms = bulk(element, structure, a=a * rng.uniform(0.99, 1.01), cubic=True).repeat(repeat)
+        atoms = system.build()
+        scale = rng.uniform(0.99, 1.01)
+        if atoms.pbc.any():
+            atoms.set_cell(atoms.cell * scale, scale_atoms=True)
+        else:
+            atoms.positions *= scale
         atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
         structures.append(atoms)
     return structures
 
 
-def md_test_set(reference: str, calculator, seed: int, frames: int, every: int = 20) -> list[Atoms]:
-    """Reference Langevin MD frames at each temperature (``5 every`` steps of 2 fs equilibration,
+def md_test_set(system: System, calculator, seed: int, frames: int, every: int = 20) -> list[Atoms]:
+    """Reference Langevin MD frames at each temperature (``5 every`` steps of equilibration,
     then one frame every ``every`` steps)."""
     test = []
     for n, temperature in enumerate(TEMPERATURES):
-        atoms = initial_structures(reference, 1, seed + n)[0]
+        atoms = initial_structures(system, 1, seed + n)[0]
         atoms.calc = calculator
         dynamics = Langevin(
-            atoms, 2 * fs, temperature_K=temperature, friction=0.02 / fs, rng=np.random.default_rng(seed + n)
+            atoms,
+            system.timestep * fs,
+            temperature_K=temperature,
+            friction=0.02 / fs,
+            rng=np.random.default_rng(seed + n),
         )
         dynamics.run(5 * every)
         for _ in range(frames):
@@ -84,13 +109,14 @@ def symmetry_functions(element: str, cutoff: float) -> list[dict]:
     return [f.to_dict() for f in functions]
 
 
-def model_section(element: str, cutoff: float, generated: bool) -> dict:
-    """2 x 16 tanh BP; hand-made functions, or (``generated``) the generator's defaults for the cutoff."""
-    if generated:
+def model_section(elements: list[str], cutoff: float, generated: bool) -> dict:
+    """2 x 16 tanh BP; hand-made functions (one element), or (``generated``, or several elements)
+    the generator's defaults for the cutoff."""
+    if generated or len(elements) > 1:
         return {"kind": "behler_parrinello", "cutoff": cutoff, "hidden_layers": [16, 16]}
     return {
         "kind": "behler_parrinello",
-        "symmetry_functions": {element: symmetry_functions(element, cutoff)},
+        "symmetry_functions": {elements[0]: symmetry_functions(elements[0], cutoff)},
         "hidden_layers": [16, 16],
         "activations": ["t", "t", "l"],
         "scaling": "scale",
@@ -118,11 +144,12 @@ def main() -> None:
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    reference = make_reference(args.reference)
-    element, _, _, _, cutoff = SYSTEMS[args.reference]
+    system = SYSTEMS[args.reference]
+    reference = make_reference(system.reference)
+    elements = sorted(set(system.build().get_chemical_symbols()))
     if not (out / "initial_input.extxyz").is_file():
-        ase.io.write(out / "initial_input.extxyz", initial_structures(args.reference, 20, seed=0))
-        test = md_test_set(args.reference, reference, seed=100, frames=args.test_frames, every=args.test_every)
+        ase.io.write(out / "initial_input.extxyz", initial_structures(system, 20, seed=0))
+        test = md_test_set(system, reference, seed=100, frames=args.test_frames, every=args.test_every)
         ase.io.write(out / "test.extxyz", test)
     schedule = {"scheduler": {"name": "exponential", "decay_epochs": args.epochs}} if args.decay else {}
     config = {
@@ -131,7 +158,7 @@ def main() -> None:
         "initial": str(out / "initial_input.extxyz"),
         "test": str(out / "test.extxyz"),
         "train": {
-            "model": model_section(element, cutoff, args.generated),
+            "model": model_section(elements, system.cutoff, args.generated),
             "training": {"epochs": args.epochs, "batch_size": 4, "optimizer": {"lr": args.lr}, **schedule},
             "output": {"plots": False},
         },
@@ -140,6 +167,7 @@ def main() -> None:
             "temperatures": TEMPERATURES,
             "starts": 2,
             "steps": args.steps,
+            "timestep": system.timestep,
             "interval": 10,
             "stop_force_std": args.stop,
         },
