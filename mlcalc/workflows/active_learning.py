@@ -10,7 +10,10 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
    ``explore.starts`` structures, saving a candidate every ``explore.interval`` steps; a
    trajectory stops as soon as ``max_forces_std`` passes ``explore.stop_force_std``, or two
    atoms come closer than ``explore.min_distance_factor`` times the shortest distance of
-   the training data (its last frame is a candidate too). ``explore.structures``, a file of structures, adds
+   their element pair in the training data (its last frame is a candidate too; per pair,
+   because a molecule's H-H pairs sit far above its O-H bonds: committee MD of ethanol at
+   1100 K pulled two H atoms to 0.7 A, half the data's shortest H-H distance, without
+   passing 0.85 x the shortest distance of any pair). ``explore.structures``, a file of structures, adds
    candidates (and MD starts);
 3. **select** ``select.per_iteration`` candidates by committee disagreement and novelty,
    with farthest-point sampling for diversity (:mod:`mlcalc.uncertainty.selection`);
@@ -28,7 +31,7 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
 After ``iterations`` rounds a last committee is trained and tested, and a final MD at the
 highest temperature (``final_md``, not stopped by the spread) checks that it stays stable
 (runs all its steps without two atoms coming closer than ``min_distance_factor`` times the
-data's shortest distance), records its largest force spread, and compares its frames with
+data's shortest distance of their element pair), records its largest force spread, and compares its frames with
 the reference (``final_md.extxyz``; frames whose reference label is implausible, as in
 step 4, are counted in ``final_md_rejected`` and left out of the force RMSE).
 
@@ -103,7 +106,7 @@ DEFAULTS: dict[str, Any] = {
 }
 #: Sections taken whole from the user.
 FREE = ("train", "reference")
-#: The shortest distance (A) a trajectory may reach when the models know no shortest distance.
+#: The shortest distance (A) a trajectory may reach when the data hold no pair within the cutoff.
 MIN_DISTANCE = 0.5
 
 
@@ -316,7 +319,7 @@ class ActiveLearning:
         candidates, stopped, steps = [a.copy() for a in pool], 0, []
         for temperature in options["temperatures"]:
             for start in starts:
-                frames, ran, stop = explore_md(calc, start, temperature, options, rng)
+                frames, ran, stop = explore_md(calc, start, temperature, options, rng, data)
                 candidates += frames
                 steps.append(ran)
                 stopped += stop
@@ -386,7 +389,7 @@ class ActiveLearning:
         temperature = options["temperature"] or max(explore["temperatures"])
         interval = max(1, options["steps"] // options["checks"])
         settings = {**explore, "steps": options["steps"], "interval": interval, "stop_force_std": np.inf}
-        frames, ran, stopped = explore_md(calc, data[0].copy(), temperature, settings, np.random.default_rng(1))
+        frames, ran, stopped = explore_md(calc, data[0].copy(), temperature, settings, np.random.default_rng(1), data)
         labelled, _ = label(frames, self.reference)
         reasons = implausible_labels(labelled, data, **self.config["label"])
         for atoms, reason in zip(labelled, reasons, strict=True):
@@ -419,20 +422,26 @@ class ActiveLearning:
 
 
 def explore_md(
-    calc: EnsembleCalculator, atoms: Atoms, temperature: float, options: Mapping[str, Any], rng: np.random.Generator
+    calc: EnsembleCalculator,
+    atoms: Atoms,
+    temperature: float,
+    options: Mapping[str, Any],
+    rng: np.random.Generator,
+    data: Sequence[Atoms],
 ) -> tuple[list[Atoms], int, bool]:
     """Langevin MD with the committee; returns the candidate frames (with ``max_forces_std``
     in ``info``), the steps run and whether it was stopped: by the spread passing
     ``stop_force_std``, or by two atoms coming closer than ``min_distance_factor`` times the
-    shortest distance in the training data (a collapse the models cannot describe)."""
+    shortest distance of their element pair in ``data``, the training structures (a collapse
+    the models cannot describe; pairs absent from ``data`` take its shortest distance of any
+    pair)."""
     atoms = atoms.copy()
     atoms.calc = calc
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
     dynamics = Langevin(
         atoms, options["timestep"] * fs, temperature_K=temperature, friction=options["friction"] / fs, rng=rng
     )
-    known = calc.model.min_distance
-    closest = options["min_distance_factor"] * known if known else MIN_DISTANCE
+    limits = closest_allowed(data, options["min_distance_factor"], calc.model.cutoff)
     frames = []
     with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it
         warnings.filterwarnings("ignore", message=".*closer than any pair the model has seen")
@@ -440,7 +449,7 @@ def explore_md(
         for step in range(1, options["steps"] + 1):
             dynamics.run(1)
             spread = float(calc.results["max_forces_std"])
-            too_close = len(atoms) > 1 and _shortest_distance([atoms], closest) < closest
+            too_close = len(atoms) > 1 and _too_close(atoms, limits)
             if spread > options["stop_force_std"] or too_close or step % options["interval"] == 0:
                 frame = atoms.copy()
                 frame.info.update(max_forces_std=spread, md_temperature=float(temperature), md_step=step)
@@ -524,6 +533,22 @@ def _plot_uncertainty(error: np.ndarray, spread: np.ndarray, path: Path) -> None
 
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def closest_allowed(data: Sequence[Atoms], factor: float, within: float) -> dict[tuple[str, str] | None, float]:
+    """Per element pair (as :func:`shortest_distances` names them), ``factor`` times its
+    shortest distance in ``data``; under ``None``, the limit for pairs absent from ``data``
+    (``factor`` times its shortest distance of any pair, or ``MIN_DISTANCE``)."""
+    shortest = shortest_distances(data, within)
+    limits: dict[tuple[str, str] | None, float] = {pair: factor * d for pair, d in shortest.items()}
+    limits[None] = factor * min(shortest.values()) if shortest else MIN_DISTANCE
+    return limits
+
+
+def _too_close(atoms: Atoms, limits: Mapping[tuple[str, str] | None, float]) -> bool:
+    """Whether two atoms of ``atoms`` are closer than their pair's limit (:func:`closest_allowed`)."""
+    found = shortest_distances([atoms], max(limits.values()))
+    return any(distance < limits.get(pair, limits[None]) for pair, distance in found.items())
 
 
 def _shortest_distance(structures: Sequence[Atoms], within: float) -> float:

@@ -8,13 +8,14 @@ import ase.io
 import numpy as np
 import pytest
 import yaml
+from ase.build import molecule
 from ase.calculators.calculator import all_changes
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlcalc.cli import main
 from mlcalc.uncertainty.selection import farthest_point_sampling, select
-from mlcalc.workflows.active_learning import ActiveLearning, implausible_labels, label
+from mlcalc.workflows.active_learning import ActiveLearning, _too_close, closest_allowed, implausible_labels, label
 from tests.uncertainty.models import bp_config, emt_copper
 
 
@@ -158,3 +159,22 @@ def test_label_computes_each_structure_on_its_own():
         alone = original.copy()
         alone.calc = EMT()
         assert atoms.get_potential_energy() == pytest.approx(alone.get_potential_energy(), abs=1e-12)
+
+
+def test_exploration_limits_each_element_pair_by_its_own_shortest_distance():
+    """In ethanol the shortest H-H distance (about 1.8 A) is far above the O-H bond (about
+    1 A): two H atoms at 1.2 A are a collapse the data never showed, though no pair is closer
+    than the shortest distance of any pair."""
+    data = [molecule("CH3CH2OH")]
+    limits = closest_allowed(data, 0.85, 4.0)
+    assert limits[("H", "H")] > 1.4 and limits[("H", "O")] < 0.9 and limits[None] == min(limits.values())
+    squeezed = data[0].copy()
+    h1, h2 = [i for i, s in enumerate(squeezed.get_chemical_symbols()) if s == "H"][:2]
+    middle = (squeezed.positions[h1] + squeezed.positions[h2]) / 2
+    direction = (squeezed.positions[h2] - squeezed.positions[h1]) / np.linalg.norm(
+        squeezed.positions[h2] - squeezed.positions[h1]
+    )
+    squeezed.positions[h1], squeezed.positions[h2] = middle - 0.6 * direction, middle + 0.6 * direction
+    shortest = min(closest_allowed([squeezed], 1.0, 4.0).values())
+    assert shortest > limits[None]  # one limit for all pairs would not see it
+    assert _too_close(squeezed, limits) and not _too_close(data[0], limits)
