@@ -72,18 +72,37 @@ def test_report_flags_constant_negligible_and_duplicates():
     assert all(not {a, b} & {3} for a, b, _ in report.duplicates)
 
 
-def test_train_a_new_element_from_data_cutoff_and_network_size(tmp_path):
-    data = tmp_path / "cu.extxyz"
-    ase.io.write(data, emt_copper(8))
+def _train_generated(tmp_path, structures, cutoff: float, hidden: list[int]):
+    """``mlcalc train`` for one epoch on ``structures`` with a model section of cutoff and
+    network size only; returns the data file and the configuration file."""
+    data = tmp_path / "data.extxyz"
+    ase.io.write(data, structures)
     config = {
         "data": {"train": str(data)},
-        "model": {"kind": "behler_parrinello", "cutoff": 4.5, "hidden_layers": [6]},
+        "model": {"kind": "behler_parrinello", "cutoff": cutoff, "hidden_layers": hidden},
         "training": {"epochs": 1},
         "output": {"directory": str(tmp_path / "run"), "progress": False, "plots": False},
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["train", str(path), "--threads", "1"]) == 0
+    return data, path
+
+
+def _ethanol(n: int) -> list:
+    """``n`` rattled ethanol molecules labelled by EMT (any labels: these tests check the functions)."""
+    structures = []
+    for seed in range(n):
+        atoms = molecule("CH3CH2OH")
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        structures.append(atoms)
+    return structures
+
+
+def test_train_a_new_element_from_data_cutoff_and_network_size(tmp_path):
+    data, path = _train_generated(tmp_path, emt_copper(8), 4.5, [6])
     import mlcalc
 
     model = mlcalc.load_model(tmp_path / "run" / "model.pt")
@@ -96,11 +115,7 @@ def test_train_a_new_element_from_data_cutoff_and_network_size(tmp_path):
 def test_defaults_drop_functions_of_pairs_and_triples_absent_from_the_data():
     """Ethanol has one O: no O-O pair, so O-O radial functions (around O) and (O, O) angular
     functions (around every element) are zero over the data and cannot be scaled."""
-    structures = []
-    for seed in range(4):
-        atoms = molecule("CH3CH2OH")
-        atoms.rattle(0.05, seed=seed)
-        structures.append(atoms)
+    structures = _ethanol(4)
     section = default_symmetry_functions(
         {"kind": "behler_parrinello", "cutoff": 4.0, "hidden_layers": [4]}, ["C", "H", "O"], structures
     )
@@ -115,21 +130,4 @@ def test_defaults_drop_functions_of_pairs_and_triples_absent_from_the_data():
 
 
 def test_training_on_a_molecule_with_generated_functions(tmp_path):
-    structures = []
-    for seed in range(6):
-        atoms = molecule("CH3CH2OH")
-        atoms.rattle(0.05, seed=seed)
-        atoms.calc = EMT()  # any labels: this checks that the generated model trains
-        atoms.get_forces()
-        structures.append(atoms)
-    data = tmp_path / "ethanol.extxyz"
-    ase.io.write(data, structures)
-    config = {
-        "data": {"train": str(data)},
-        "model": {"kind": "behler_parrinello", "cutoff": 4.0, "hidden_layers": [4]},
-        "training": {"epochs": 1},
-        "output": {"directory": str(tmp_path / "run"), "progress": False, "plots": False},
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    assert main(["train", str(path), "--threads", "1"]) == 0
+    _train_generated(tmp_path, _ethanol(6), 4.0, [4])
