@@ -317,9 +317,10 @@ class ActiveLearning:
         sources = pool or data
         starts = [sources[i].copy() for i in rng.choice(len(sources), min(options["starts"], len(sources)), False)]
         candidates, stopped, steps = [a.copy() for a in pool], 0, []
+        limits = closest_allowed(data, options["min_distance_factor"], calc.model.cutoff)
         for temperature in options["temperatures"]:
             for start in starts:
-                frames, ran, stop = explore_md(calc, start, temperature, options, rng, data)
+                frames, ran, stop = explore_md(calc, start, temperature, options, rng, limits)
                 candidates += frames
                 steps.append(ran)
                 stopped += stop
@@ -368,18 +369,25 @@ class ActiveLearning:
             labelled, _ = label(selected, self.reference)
             _write(path, labelled)
         labelled = ase.io.read(path, ":") if path.stat().st_size else []
-        reasons = implausible_labels(labelled, data, **self.config["label"])
-        rejected = [atoms for atoms, reason in zip(labelled, reasons, strict=True) if reason]
-        for atoms, reason in zip(rejected, filter(None, reasons), strict=True):
-            atoms.info["rejected"] = reason
+        kept, rejected = self._judge(labelled, data)
         _write(folder / "rejected.extxyz", rejected)
         if rejected:
             warnings.warn(
                 f"{len(rejected)} of {len(labelled)} labels of {folder.name} are implausible and not trained on "
-                f"(see {folder / 'rejected.extxyz'}): {'; '.join(filter(None, reasons))}",
+                f"(see {folder / 'rejected.extxyz'}): {'; '.join(a.info['rejected'] for a in rejected)}",
                 stacklevel=2,
             )
-        return [atoms for atoms, reason in zip(labelled, reasons, strict=True) if not reason], len(rejected)
+        return kept, len(rejected)
+
+    def _judge(self, labelled: list[Atoms], data: list[Atoms]) -> tuple[list[Atoms], list[Atoms]]:
+        """``labelled`` split by :func:`implausible_labels` against ``data`` into the plausible
+        labels and the rejected ones, the latter with their reason in ``info["rejected"]``."""
+        kept, rejected = [], []
+        for atoms, reason in zip(labelled, implausible_labels(labelled, data, **self.config["label"]), strict=True):
+            if reason:
+                atoms.info["rejected"] = reason
+            (rejected if reason else kept).append(atoms)
+        return kept, rejected
 
     def _final_md(self, calc: EnsembleCalculator, data: list[Atoms], folder: Path) -> dict[str, Any]:
         path = folder / "final_md.json"
@@ -389,14 +397,11 @@ class ActiveLearning:
         temperature = options["temperature"] or max(explore["temperatures"])
         interval = max(1, options["steps"] // options["checks"])
         settings = {**explore, "steps": options["steps"], "interval": interval, "stop_force_std": np.inf}
-        frames, ran, stopped = explore_md(calc, data[0].copy(), temperature, settings, np.random.default_rng(1), data)
+        limits = closest_allowed(data, explore["min_distance_factor"], calc.model.cutoff)
+        frames, ran, stopped = explore_md(calc, data[0].copy(), temperature, settings, np.random.default_rng(1), limits)
         labelled, _ = label(frames, self.reference)
-        reasons = implausible_labels(labelled, data, **self.config["label"])
-        for atoms, reason in zip(labelled, reasons, strict=True):
-            if reason:
-                atoms.info["rejected"] = reason
+        judged, _ = self._judge(labelled, data)
         _write(folder / "final_md.extxyz", labelled)
-        judged = [atoms for atoms, reason in zip(labelled, reasons, strict=True) if not reason]
         errors = _errors(calc.calculate_batch(judged), judged)[1] if judged else np.array([np.nan])
         result = {
             "final_md_temperature": float(temperature),
@@ -427,21 +432,19 @@ def explore_md(
     temperature: float,
     options: Mapping[str, Any],
     rng: np.random.Generator,
-    data: Sequence[Atoms],
+    limits: Mapping[tuple[str, str] | None, float],
 ) -> tuple[list[Atoms], int, bool]:
     """Langevin MD with the committee; returns the candidate frames (with ``max_forces_std``
     in ``info``), the steps run and whether it was stopped: by the spread passing
-    ``stop_force_std``, or by two atoms coming closer than ``min_distance_factor`` times the
-    shortest distance of their element pair in ``data``, the training structures (a collapse
-    the models cannot describe; pairs absent from ``data`` take its shortest distance of any
-    pair)."""
+    ``stop_force_std``, or by two atoms coming closer than their element pair's limit in
+    ``limits`` (:func:`closest_allowed` of the training structures: a collapse the models
+    cannot describe)."""
     atoms = atoms.copy()
     atoms.calc = calc
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
     dynamics = Langevin(
         atoms, options["timestep"] * fs, temperature_K=temperature, friction=options["friction"] / fs, rng=rng
     )
-    limits = closest_allowed(data, options["min_distance_factor"], calc.model.cutoff)
     frames = []
     with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it
         warnings.filterwarnings("ignore", message=".*closer than any pair the model has seen")
