@@ -88,6 +88,7 @@ def md_test_set(system: System, calculator, seed: int, frames: int, every: int =
             system.timestep * fs,
             temperature_K=temperature,
             friction=0.02 / fs,
+            fixcm=False,
             rng=np.random.default_rng(seed + n),
         )
         dynamics.run(5 * every)

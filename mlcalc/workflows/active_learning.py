@@ -442,8 +442,13 @@ def explore_md(
     atoms = atoms.copy()
     atoms.calc = calc
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    dynamics = Langevin(
-        atoms, options["timestep"] * fs, temperature_K=temperature, friction=options["friction"] / fs, rng=rng
+    dynamics = Langevin(  # fixcm=True (ASE's default) does not sample NVT exactly and is deprecated
+        atoms,
+        options["timestep"] * fs,
+        temperature_K=temperature,
+        friction=options["friction"] / fs,
+        fixcm=False,
+        rng=rng,
     )
     frames = []
     with warnings.catch_warnings():  # leaving the data is what exploration is for: the spread measures it

@@ -54,6 +54,7 @@ def campaign(tmp_path) -> dict:
     }
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")  # e.g. ASE's deprecated Langevin(fixcm=True)
 def test_learn_runs_and_resumes(tmp_path):
     config = campaign(tmp_path)
     path = tmp_path / "learn.yaml"
