@@ -150,10 +150,15 @@ def read_structure(spec: str, repeat: int = 1):
     return atoms.repeat(repeat) if repeat > 1 else atoms
 
 
-def check_species(calculator, atoms, model: str) -> None:
-    """Elements the model does not know: a :class:`UserError` naming them and the model's species."""
+def check_species(calculator, structures, model: str) -> None:
+    """Elements of ``structures`` (one ``Atoms`` or several) the model does not know: a
+    :class:`UserError` naming them and the model's species."""
+    from ase import Atoms
+
+    structures = [structures] if isinstance(structures, Atoms) else structures
+    present = {symbol for atoms in structures for symbol in atoms.get_chemical_symbols()}
     species = calculator.model.species
-    unknown = sorted(set(atoms.get_chemical_symbols()) - set(species or atoms.get_chemical_symbols()))
+    unknown = sorted(present - set(species or present))
     if unknown:
         raise UserError(
             f"the model {model} knows {', '.join(species)} only; the structure holds {', '.join(unknown)}",
@@ -566,6 +571,46 @@ def add_learn(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="errors of models (and of their committee mean) on labelled structures",
+        description="Energy, force and stress MAE and RMSE of each MODEL on DATA, overall and per group; with "
+        "several models also of their mean (a committee).",
+    )
+    parser.add_argument("data", help="labelled structures (any file ASE reads, or mlearn JSON)")
+    parser.add_argument("models", nargs="+", metavar="model", help=MODEL_HELP)
+    parser.add_argument("--group-key", help="also per group of atoms.info[KEY] (mlearn: group; extxyz: config_type)")
+    parser.add_argument("--plot", help="parity plot (PNG) of the last row's model: the committee mean, or the model")
+    _unit_options(parser)
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+
+    def run(args: argparse.Namespace) -> int:
+        from mlcalc import load_calculator
+        from mlcalc.train.data import read_structures
+        from mlcalc.workflows.accuracy import accuracy, format_errors, parity_pairs, predictions
+
+        structures = read_structures(args.data)
+        options = {"device": args.device, "dtype": args.dtype}
+        calculators = {}
+        for model in args.models:
+            calculators[model] = load_calculator(model, **options, **(_units(args) if Path(model).is_dir() else {}))
+            check_species(calculators[model], structures, model)
+            check_units(argparse.Namespace(**{**vars(args), "model": model}), calculators[model], structures[0])
+        predicted = predictions(calculators, structures)
+        print(format_errors(accuracy(predicted, structures, args.group_key)))
+        if args.plot:
+            from mlcalc.train.plots import parity_plot
+
+            shown = list(predicted)[-1]
+            parity_plot(parity_pairs(predicted[shown], structures), args.plot, title=Path(shown).name)
+            print(f"plot: {args.plot}")
+        return 0
+
+    parser.set_defaults(run=run)
+
+
 def add_descriptors(subparsers) -> None:
     parser = subparsers.add_parser("descriptors", help="symmetry-function tools")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -620,7 +665,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS = [
     add_demo, add_info, add_relax, add_md, add_eos, add_elastic, add_neb, add_props, add_search, add_train, add_learn,
-    add_descriptors, add_export,
+    add_evaluate, add_descriptors, add_export,
 ]  # fmt: skip
 
 
