@@ -72,6 +72,7 @@ from mlcalc.descriptors.generator import shortest_distances
 from mlcalc.uncertainty.committee import EnsembleCalculator
 from mlcalc.uncertainty.selection import fingerprints, select
 from mlcalc.uncertainty.training import train_committee
+from mlcalc.workflows.accuracy import residuals, summarize
 from mlcalc.workflows.progress import progress_bar
 
 try:  # ASE >= 3.29
@@ -293,15 +294,19 @@ class ActiveLearning:
             return json.loads(path.read_text())
         structures = ase.io.read(self.config["test"], ":")
         results = calc.calculate_batch(structures)
-        energy_error, force_error = _errors(results, structures)
+        difference = residuals(results, structures)
+        errors = summarize("committee", "test", difference)
         spread = np.concatenate([r["forces_std"] for r in results])
         metrics = {
-            "test_energy_rmse_meV_atom": 1000.0 * float(np.sqrt(np.mean(np.square(energy_error)))),
-            "test_force_rmse": float(np.sqrt(np.mean(force_error**2))),
+            "test_energy_rmse_meV_atom": 1000.0 * errors.rmse["energy"],
+            "test_force_rmse": errors.rmse["forces"],
+            "test_energy_mae_meV_atom": 1000.0 * errors.mae["energy"],
+            "test_force_mae": errors.mae["forces"],
             "test_mean_forces_std": float(spread.mean()),
         }
         path.write_text(json.dumps(metrics, indent=2))
-        _plot_uncertainty(np.sqrt((force_error**2).mean(axis=1)), spread, folder / "uncertainty.png")
+        per_atom = np.sqrt((difference["forces"].reshape(-1, 3) ** 2).mean(axis=1))
+        _plot_uncertainty(per_atom, spread, folder / "uncertainty.png")
         return metrics
 
     def _explore_and_select(
@@ -402,7 +407,7 @@ class ActiveLearning:
         labelled, _ = label(frames, self.reference)
         judged, _ = self._judge(labelled, data)
         _write(folder / "final_md.extxyz", labelled)
-        errors = _errors(calc.calculate_batch(judged), judged)[1] if judged else np.array([np.nan])
+        errors = residuals(calc.calculate_batch(judged), judged)["forces"] if judged else np.array([np.nan])
         result = {
             "final_md_temperature": float(temperature),
             "final_md_steps": ran,
@@ -465,14 +470,6 @@ def explore_md(
             if spread > options["stop_force_std"] or too_close:
                 return frames, step, True
     return frames, options["steps"], False
-
-
-def _errors(predicted: Sequence[Mapping[str, Any]], labelled: Sequence[Atoms]) -> tuple[np.ndarray, np.ndarray]:
-    """Energy errors per atom ``[M]`` (eV/atom) and force errors ``[atoms, 3]`` (eV/A), prediction - label."""
-    pairs = list(zip(predicted, labelled, strict=True))
-    energy = np.array([(p["energy"] - a.calc.results["energy"]) / len(a) for p, a in pairs])
-    forces = np.concatenate([p["forces"] - a.calc.results["forces"] for p, a in pairs])
-    return energy, forces
 
 
 def _write(path: Path, structures: Sequence[Atoms]) -> None:
