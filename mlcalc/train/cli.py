@@ -63,7 +63,9 @@ def add_ensemble_arguments(parser: argparse.ArgumentParser) -> None:
 def run_ensemble(args: argparse.Namespace) -> int:
     from mlcalc.uncertainty.training import train_committee
 
-    summary = train_committee(args.config, args.ensemble, bootstrap=args.bootstrap, resume=args.resume)
+    summary = train_committee(
+        args.config, args.ensemble, bootstrap=args.bootstrap, resume=args.resume, overwrite=args.overwrite
+    )
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -34,10 +34,13 @@ def train_committee(
     *,
     bootstrap: bool = False,
     resume: bool = False,
+    overwrite: bool = False,
     fine_tune_from: Sequence[str | os.PathLike] | None = None,
 ) -> dict[str, Any]:
     """Train ``members`` models as the module docstring says; return their files and test metrics.
 
+    ``resume`` continues members that hold a checkpoint; ``overwrite`` starts them afresh (a
+    member directory that holds a run is refused otherwise, as :func:`mlcalc.train.train` does).
     ``fine_tune_from``: one model file per member to start from (``transfer.from``), e.g.
     the previous committee of an active-learning loop.
     """
@@ -64,7 +67,7 @@ def train_committee(
             training = [training[i] for i in chosen]
             member["data"] = {**member.get("data", {}), **_write_data(data, training, member_directory)}
         again = resume and (member_directory / "checkpoint.pt").is_file()
-        metrics = train(member, resume=again)
+        metrics = train(member, resume=again, overwrite=overwrite and not again)
         model_file = member_directory / resolved["output"]["model_file"]
         store_ranges(model_file, training, resolved["data"]["neighbor_list"])
         summary["members"].append(str(model_file))

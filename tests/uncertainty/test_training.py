@@ -32,6 +32,9 @@ def test_train_ensemble_from_the_command_line(tmp_path):
     atoms.get_forces()
     assert atoms.calc.results["energy_std"] > 0 and atoms.calc.results["max_forces_std"] > 0
     assert atoms.calc.results["novelty"].shape == (len(atoms),)  # the members carry their training ranges
+    again = ["train", str(config), "--ensemble", "2", "--threads", "1"]
+    assert main(again) == 2  # the members' runs are not silently written over ...
+    assert main([*again, "--overwrite"]) == 0  # ... unless asked
 
 
 def test_fine_tuned_committee_starts_from_the_given_members(tmp_path):
