@@ -107,6 +107,8 @@ def residuals(predicted: Sequence[Mapping], structures: Sequence[Atoms]) -> dict
 
 
 def summarize(model: str, group: str, difference: Mapping[str, np.ndarray]) -> Errors:
+    """MAE and RMSE of each quantity's :func:`residuals` (``nan`` for one without labels)."""
+
     def statistic(function, values: np.ndarray) -> float:
         return float(function(values)) if values.size else float("nan")
 
