@@ -580,8 +580,12 @@ def add_evaluate(subparsers) -> None:
     )
     parser.add_argument("data", help="labelled structures (any file ASE reads, or mlearn JSON)")
     parser.add_argument("models", nargs="+", metavar="model", help=MODEL_HELP)
-    parser.add_argument("--group-key", help="also per group of atoms.info[KEY] (mlearn: group; extxyz: config_type)")
-    parser.add_argument("--plot", help="parity plot (PNG) of the last row's model: the committee mean, or the model")
+    parser.add_argument(
+        "--group-key", metavar="KEY", help="also per group of atoms.info[KEY] (mlearn: group; extxyz: config_type)"
+    )
+    parser.add_argument(
+        "--plot", metavar="FILE", help="parity plot (PNG) of the last row's model: the committee mean, or the model"
+    )
     _unit_options(parser)
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
