@@ -94,15 +94,23 @@ def labels(atoms: Atoms) -> dict[str, np.ndarray]:
     return found
 
 
+def compared(result: Mapping, atoms: Atoms) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(predicted, reference) of each quantity labelled on ``atoms`` and predicted in ``result``:
+    energy per atom ``[1]``, force components, stress components."""
+    reference = labels(atoms)
+    found = {"energy": (np.atleast_1d(result["energy"] / len(atoms)), np.atleast_1d(reference["energy"] / len(atoms)))}
+    for key in ("forces", "stress"):
+        if key in reference and key in result:
+            found[key] = (np.ravel(result[key]), np.ravel(reference[key]))
+    return found
+
+
 def residuals(predicted: Sequence[Mapping], structures: Sequence[Atoms]) -> dict[str, np.ndarray]:
     """Prediction - label: energy per atom ``[M]``, force components, stress components (empty when unlabelled)."""
     found = {key: [] for key in QUANTITIES}
     for result, atoms in zip(predicted, structures, strict=True):
-        reference = labels(atoms)
-        found["energy"].append(np.atleast_1d((result["energy"] - reference["energy"]) / len(atoms)))
-        for key in ("forces", "stress"):
-            if key in reference and key in result:
-                found[key].append(np.ravel(result[key] - reference[key]))
+        for key, (value, reference) in compared(result, atoms).items():
+            found[key].append(value - reference)
     return {key: np.concatenate(parts) if parts else np.empty(0) for key, parts in found.items()}
 
 
@@ -146,12 +154,9 @@ def parity_pairs(results: Sequence[Mapping], structures: Sequence[Atoms]) -> dic
     :func:`mlcalc.train.plots.parity_plot` takes them."""
     pairs = {"energy": [], "forces": []}
     for result, atoms in zip(results, structures, strict=True):
-        reference = labels(atoms)
-        pairs["energy"].append(
-            (np.atleast_1d(result["energy"] / len(atoms)), np.atleast_1d(reference["energy"] / len(atoms)))
-        )
-        if "forces" in reference:
-            pairs["forces"].append((np.ravel(result["forces"]), np.ravel(reference["forces"])))
+        for key, pair in compared(result, atoms).items():
+            if key in pairs:
+                pairs[key].append(pair)
     return {key: value for key, value in pairs.items() if value}
 
 
