@@ -17,7 +17,9 @@ the chain rule ``dE_k/dr = (dE_k/dG) (dG/dr)``: the cotangents ``dE_k/dG`` of al
 members through their networks, then the descriptor's vector-Jacobian products: all ``K`` at
 once by the model's ``descriptor_vjp(graph, cotangents)`` where it has one (``[K, E, 3]``, the
 derivatives along the edge vectors, which autograd carries on to positions and strain), else
-one per member through the descriptor's graph, built once and kept (``retain_graph``).
+one per member through the descriptor's graph, built once and kept (``retain_graph``). Where
+each member reads its own row of the descriptor (``descriptors_per_member``: stacked Allegro
+members, each with its own copy of the edge vectors) one backward pass gives all ``dE_k/dG``.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def evaluate(
             total = energy.sum(dim=-1)
             rows = torch.eye(len(total), dtype=total.dtype, device=total.device) if members else None
             if staged:
-                gradients = _through_descriptors(total, rows, leaf, descriptors, inputs, graph, vjp)
+                separate = getattr(model, "descriptors_per_member", False)
+                gradients = _through_descriptors(total, rows, leaf, descriptors, inputs, graph, vjp, separate)
             else:
                 gradients = torch.autograd.grad(
                     total, inputs, rows, create_graph=create_graph, allow_unused=True, is_grads_batched=members
@@ -107,6 +110,7 @@ def _through_descriptors(
     inputs: list[torch.Tensor],
     graph: Graph,
     vjp: Callable[[Graph, torch.Tensor], torch.Tensor] | None,
+    separate: bool,
 ) -> list[torch.Tensor | None]:
     """Gradients of ``total`` (``[K]`` with ``rows`` the identity, else a scalar) with respect to
     ``inputs``, by way of the descriptors: ``dE_k/dG`` at ``leaf`` (a detached copy of
@@ -115,7 +119,7 @@ def _through_descriptors(
     (``[K, ...]`` results; one, unstacked, without ``rows``)."""
     batched = rows is not None
     if vjp is not None:
-        cotangents = _network_cotangents(total, leaf)
+        cotangents = _network_cotangents(total, leaf, separate)
         per_edge = vjp(graph, cotangents if batched else cotangents[None])
         return list(
             torch.autograd.grad(
@@ -124,7 +128,7 @@ def _through_descriptors(
         )
     if not descriptors.requires_grad:  # no pair in range: the descriptors are constants
         return [None] * len(inputs)
-    cotangents = _network_cotangents(total, leaf)
+    cotangents = _network_cotangents(total, leaf, separate)
     if not batched:
         return list(torch.autograd.grad(descriptors, inputs, cotangents, allow_unused=True))
     last = len(cotangents) - 1
@@ -135,12 +139,13 @@ def _through_descriptors(
     return [None if parts[0] is None else torch.stack(parts) for parts in zip(*per_member, strict=True)]
 
 
-def _network_cotangents(total: torch.Tensor, leaf: torch.Tensor) -> torch.Tensor:
+def _network_cotangents(total: torch.Tensor, leaf: torch.Tensor, separate: bool) -> torch.Tensor:
     """``d total / d leaf``, for a ``[K]`` total one row per member (``[K, ...]``): one backward pass per
     member through its own networks, retained between them (on a CPU, from about a thousand atoms,
-    cheaper than one ``vmap``-batched pass over the members)."""
-    if total.dim() == 0:
-        return torch.autograd.grad(total, leaf)[0]
+    cheaper than one ``vmap``-batched pass over the members); one pass for all if each member reads
+    its own row of ``leaf`` (``separate``)."""
+    if total.dim() == 0 or separate:
+        return torch.autograd.grad(total.sum(), leaf)[0]
     last = len(total) - 1
     return torch.stack([torch.autograd.grad(e, leaf, retain_graph=k < last)[0] for k, e in enumerate(total)])
 

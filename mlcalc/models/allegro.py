@@ -82,6 +82,7 @@ class Allegro(Model):
 
     kind = "allegro"
     training_defaults = LEARNED_FAMILY_TRAINING
+    stacks_members = True
 
     def __init__(
         self,
@@ -193,27 +194,38 @@ class Allegro(Model):
         return table
 
     def forward(self, graph: Graph) -> torch.Tensor:
-        vectors = graph.edge_vectors()
+        return self.from_edge_vectors(graph, graph.edge_vectors())
+
+    def from_edge_vectors(self, graph: Graph, vectors: torch.Tensor) -> torch.Tensor:
+        """Per-atom energies ``[..., N]`` from the edge vectors ``[..., E, 3]`` of ``graph``.
+
+        Every step broadcasts over leading axes: with ``K`` members' parameters stacked along a
+        leading axis (``torch.func.functional_call``) and ``vectors [K, E, 3]`` (one copy per
+        member, so that each member's derivatives stay its own) the result is ``[K, N]``, the
+        members in one pass (:mod:`mlcalc.uncertainty.committee`)."""
         centre, neighbour = graph.edge_index
         si, sj = graph.species[centre], graph.species[neighbour]
-        r = vectors.norm(dim=1)
         r_cut = self.pair_cutoff[si, sj]
         if self.has_pair_cutoffs:
-            keep = r < r_cut
-            vectors, centre, si, sj, r, r_cut = (t[keep] for t in (vectors, centre, si, sj, r, r_cut))
+            keep = (graph.edge_vectors().norm(dim=1) < r_cut).nonzero().squeeze(1)
+            vectors = vectors.index_select(-2, keep)
+            centre, si, sj, r_cut = (t.index_select(0, keep) for t in (centre, si, sj, r_cut))
+        r = vectors.norm(dim=-1)
         u = self.envelope(r, r_cut).unsqueeze(-1)
         n_species = len(self.species)
         onehot = torch.nn.functional.one_hot(torch.stack([si, sj], dim=1), n_species).flatten(1).to(r.dtype)
-        x = self.two_body(torch.cat([onehot, u * self.radial(r)], dim=1)) * u
+        basis = u * self.radial(r)
+        x = self.two_body(torch.cat([onehot.expand(list(basis.shape[:-1]) + [-1]), basis], dim=-1)) * u
         from e3nn import o3  # here, not at import: e3nn loads torch._dynamo (seconds)
 
         harmonics = o3.spherical_harmonics(list(range(self.l_max + 1)), vectors, True, normalization="component")
-        tensors = (self.embed(x).unflatten(1, (self.channels, -1)) @ self.expand_l) * harmonics.unsqueeze(1)
+        tensors = (self.embed(x).unflatten(-1, (self.channels, -1)) @ self.expand_l) * harmonics.unsqueeze(-2)
         for layer in self.layers:
             x, tensors = layer(x, tensors, harmonics, centre, len(graph.positions), u)
-        edge_energy = self.readout(x).squeeze(-1) * self.pair_scale[si, sj]
-        atom_energy = edge_energy.new_zeros(len(graph.positions)).index_add(0, centre, edge_energy)
-        return self.species_scale[graph.species] * atom_energy + self.species_shift[graph.species]
+        edge_energy = self.readout(x).squeeze(-1) * self.pair_scale[..., si, sj]
+        atom_energy = edge_energy.new_zeros(list(edge_energy.shape[:-1]) + [len(graph.positions)])
+        atom_energy = atom_energy.index_add(-1, centre, edge_energy)
+        return self.species_scale[..., graph.species] * atom_energy + self.species_shift[..., graph.species]
 
 
 class AllegroLayer(torch.nn.Module):
@@ -260,19 +272,21 @@ class AllegroLayer(torch.nn.Module):
         n_atoms: int,
         u: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x [E, latent]``, ``tensors [E, C, dim_in]``, ``harmonics [E, dim_sh]`` -> new ``x``, tensors."""
-        weights = (self.embed(x).unflatten(1, (self.channels, self.n_l)) @ self.expand_l) * harmonics.unsqueeze(1)
-        environment = weights.new_zeros((n_atoms, *weights.shape[1:])).index_add(0, centre, weights)
-        environment = torch.index_select(environment * self.neighbour_norm, 0, centre)
+        """``x [..., E, latent]``, ``tensors [..., E, C, dim_in]``, ``harmonics [..., E, dim_sh]`` -> new
+        ``x``, tensors (leading axes: stacked members, see :meth:`Allegro.from_edge_vectors`)."""
+        weights = (self.embed(x).unflatten(-1, (self.channels, self.n_l)) @ self.expand_l) * harmonics.unsqueeze(-2)
+        shape = list(weights.shape[:-3]) + [n_atoms] + list(weights.shape[-2:])
+        environment = weights.new_zeros(shape).index_add(-3, centre, weights)
+        environment = torch.index_select(environment * self.neighbour_norm, -3, centre)
         product = self.product(tensors, environment)
         parts = self.product.split(product)
-        scalars = parts[0].flatten(1)
+        scalars = parts[0].flatten(-3)
         alpha, norm = self.residual
-        x = (x + alpha * self.latent(torch.cat([x, scalars], dim=1)) * u) * norm
+        x = (x + alpha * self.latent(torch.cat([x, scalars], dim=-1)) * u) * norm
         if self.last:
             return x, tensors
         mixed = [
-            torch.einsum("ekm,kn->enm", part.flatten(1, 2), weight)
+            torch.einsum("...ekm,...kn->...enm", part.flatten(-3, -2), weight)
             for part, weight in zip(parts, self.mixing, strict=True)
         ]
         return x, torch.cat(mixed, dim=-1)

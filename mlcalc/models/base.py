@@ -19,6 +19,9 @@ species, cell, neighbour list) to per-atom energies in eV. The whole contract:
 ``shares_descriptors``      ``True`` if the model is ``from_descriptors(descriptors(graph), graph)``
                             with weight-free ``descriptors`` (a committee sharing them):
                             :func:`~mlcalc.evaluate.evaluate` then differentiates in two stages
+``stacks_members``          ``True`` if ``forward`` is ``from_edge_vectors(graph, graph.edge_vectors())``
+                            and that broadcasts over a leading member axis of the parameters and
+                            the vectors (a committee evaluates its members in one pass)
 ``check_dtype(dtype)``      raise ``ValueError`` if the model cannot give correct numbers in it
 ``diagnose(graph, out)``    warnings for the calculator to issue (never called in training)
 training hooks              ``fit_statistics``, ``absorb_energy_offsets``, ``remap_species``:
@@ -78,6 +81,8 @@ class Model(torch.nn.Module):
     computes_derivatives: ClassVar[bool] = False
     #: ``forward`` is ``from_descriptors(descriptors(graph), graph)``, ``descriptors`` free of weights.
     shares_descriptors: ClassVar[bool] = False
+    #: ``from_edge_vectors(graph, vectors)`` maps parameters stacked along a leading axis, in one pass.
+    stacks_members: ClassVar[bool] = False
     #: Training options that suit the family, under the user's (``mlcalc.train.config``).
     training_defaults: ClassVar[dict[str, Any]] = {}
 

@@ -54,12 +54,22 @@ class MLP(torch.nn.Module):
                 torch.nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., d_0] -> [..., d_K]``; parameters stacked along a leading axis (``K`` networks, as
+        :func:`torch.func.functional_call` swaps them in) map ``x [K, ..., d_0]`` or a shared ``x``."""
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
-            x = layer(x)
+            x = _linear(x, layer.weight, layer.bias)
             if index < last or self.activate_last:
                 x = self.activation(x)
         return x
 
     def extra_repr(self) -> str:
         return f"widths={self.widths}, activation={self.activation_name}"
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x W^T + b``; for stacked ``weight [K, out, in]`` a batched product, ``[K, ..., out]``."""
+    if weight.dim() == 2:
+        return torch.nn.functional.linear(x, weight, bias)
+    y = torch.matmul(x, weight.transpose(-1, -2))
+    return y if bias is None else y + bias.unsqueeze(-2)

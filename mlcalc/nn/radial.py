@@ -35,10 +35,11 @@ class BesselBasis(torch.nn.Module):
         self.register_buffer("std", torch.ones(n_basis))
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
-        """``[E] -> [E, N_basis]``."""
+        """``[..., E] -> [..., E, N_basis]`` (frequencies, mean and spread may be stacked: ``[K, N_basis]``)."""
         r = r.unsqueeze(-1)
-        bessel = (2.0 / self.r_max) * torch.sin(self.frequencies * (math.pi / self.r_max) * r) / r
-        return (bessel - self.mean) / self.std
+        frequencies = self.frequencies.unsqueeze(-2)
+        bessel = (2.0 / self.r_max) * torch.sin(frequencies * (math.pi / self.r_max) * r) / r
+        return (bessel - self.mean.unsqueeze(-2)) / self.std.unsqueeze(-2)
 
     @torch.no_grad()
     def standardize(self, r: torch.Tensor) -> None:

@@ -15,7 +15,7 @@ For ``K`` members with energies ``E_k``, per-atom energies ``E_k,i`` and forces 
   training ranges (:mod:`mlcalc.uncertainty.novelty`), from the first member that stores them.
 
 The neighbour list is built once for the whole committee. Members of one architecture
-(same kind and same ``config()``) form a group, evaluated in one of three ways:
+(same kind and same ``config()``) form a group, evaluated in one of four ways:
 
 - **shared descriptors** (members with ``descriptors(graph)`` and ``from_descriptors``,
   i.e. Behler-Parrinello): the weight-free descriptor (the symmetry functions, most of the
@@ -25,12 +25,16 @@ The neighbour list is built once for the whole committee. Members of one archite
   (:func:`mlcalc.descriptors.cache.vector_jacobian_products`, ``descriptor_vjp``), or, for
   ANI's AEVs, takes one vector-Jacobian product per member through the one descriptor graph
   (its ``shares_descriptors`` path). The default (``batched="auto"``) for such members.
-- **mapped** (``batched=True``): parameters stacked (``torch.func.stack_module_state``) and
-  one template module mapped over them with ``torch.func.vmap`` + ``functional_call``;
-  buffers equal in all members are shared rather than stacked, and ``evaluate`` takes all
-  members' forces and stress in one batched backward pass. For Allegro the mapped forward
-  costs more than the members one by one on CPU (``bench/results/ensemble.md``), so
-  ``"auto"`` maps only on CUDA.
+- **stacked** (members that ``stacks_members``, i.e. Allegro): parameters stacked
+  (``torch.func.stack_module_state``) and passed through the model's own code, which
+  broadcasts over the leading member axis (``functional_call``, no ``vmap``); each member reads
+  its own copy of the edge vectors, so one backward pass gives every member's forces and
+  stress. ``batched=True``, and ``"auto"`` on CUDA and, on a CPU, for graphs of at most
+  :data:`STACKED_CPU_EDGES` edges (beyond, one by one is cheaper there).
+- **mapped** (``batched=True`` for other members): the same stacked parameters and one
+  template module mapped over them with ``torch.func.vmap`` + ``functional_call``; buffers
+  equal in all members are shared rather than stacked, and ``evaluate`` takes all members'
+  forces and stress in one batched backward pass. ``"auto"`` maps only on CUDA.
 - **one by one** (``batched=False``, and ``"auto"`` for other members on CPU, other
   families, and models ``vmap`` cannot map): each member through
   :func:`~mlcalc.evaluate.evaluate` on the shared graph.
@@ -58,6 +62,12 @@ from mlcalc.graph import Graph
 from mlcalc.models.base import Model
 from mlcalc.uncertainty.novelty import has_ranges, novelty
 
+#: On a CPU, stacked members (Allegro) are evaluated in one pass up to this many edges and one by one
+#: beyond: the stacked pass saves per-operation overhead but holds ``K`` members' edge features at
+#: once, which costs more in cache misses than it saves from about a thousand edges on
+#: (``bench/results/ensemble.md``).
+STACKED_CPU_EDGES = 1000
+
 #: Per-structure outputs of a committee (the other extras are per atom).
 COMMITTEE_STRUCTURE_OUTPUTS = ("energy_std", "max_forces_std", "member_energy")
 
@@ -67,9 +77,10 @@ class Committee(Model):
 
     Args:
         members: the models; they must know the same elements (in any order).
-        batched: ``True`` maps members of one architecture with ``vmap``; ``False`` runs them
-            one by one; ``"auto"`` shares the descriptors of members that have them, maps
-            other members on CUDA and runs them one by one on CPU (module docstring).
+        batched: ``True`` evaluates members of one architecture in one pass (stacked, else
+            mapped with ``vmap``); ``False`` runs them one by one; ``"auto"`` shares the
+            descriptors of members that have them and chooses for the others by device and
+            size (module docstring).
 
     :meth:`member_outputs` gives energies, forces and stress per member, the way
     :class:`EnsembleCalculator` uses it.
@@ -127,13 +138,19 @@ class Committee(Model):
         return {key: torch.cat([part[key] for part in parts]).index_select(0, self.order) for key in keys} | shared
 
     def _mode(self, group: MemberGroup, graph: Graph) -> str:
-        """``"shared"`` (descriptors), ``"mapped"`` (vmap) or ``"loop"`` (one by one), as ``batched`` says."""
+        """``"shared"`` (descriptors), ``"stacked"``, ``"mapped"`` (vmap) or ``"loop"`` (one by one), as
+        ``batched`` says."""
         group.quiet = self.batched == "auto"  # an automatic choice falls back without a warning
         if self.batched == "auto":
             if group.shareable:
                 return "shared"
-            return "mapped" if graph.positions.device.type == "cuda" else "loop"
-        return "mapped" if self.batched else "loop"
+            cuda = graph.positions.device.type == "cuda"
+            if group.stackable and (cuda or graph.edge_index.shape[1] <= STACKED_CPU_EDGES):
+                return "stacked"
+            return "mapped" if cuda else "loop"
+        if not self.batched:
+            return "loop"
+        return "stacked" if group.stackable else "mapped"
 
     def config(self) -> dict[str, Any]:
         raise TypeError("a committee is not saved as one model file: save its members")
@@ -154,6 +171,7 @@ class MemberGroup(torch.nn.Module):
         self.shareable = self.mappable and all(
             callable(getattr(m, name, None)) for m in members for name in ("descriptors", "from_descriptors")
         )
+        self.stackable = self.mappable and getattr(members[0], "stacks_members", False)
         if self.mappable:
             params, buffers = stack_module_state(list(members))
             self.parameter_names = list(params)
@@ -166,12 +184,16 @@ class MemberGroup(torch.nn.Module):
                 self.register_buffer(f"buffer_{n}", buffers[name][0] if shared else buffers[name], persistent=False)
             # the template runs under functional_call with the stacked tensors swapped in: no storage of its own
             object.__setattr__(self, "template", copy.deepcopy(members[0]).to("meta"))
+            if self.stackable:
+                object.__setattr__(self, "edge_template", _FromEdgeVectors(self.template))
 
     def energies(self, graph: Graph, mode: str) -> torch.Tensor:
         """Per-atom energies ``[k, N]`` of the group's ``k`` members, evaluated as ``mode`` says."""
         graph = self.own_graph(graph)
         if mode == "shared":
             return _SharedDescriptors(self)(graph)["energies"]
+        if mode == "stacked":
+            return _Stacked(self)(graph)["energies"]
         if mode == "mapped" and self._map_ok():
             try:
                 return _Mapped(self)(graph)
@@ -185,6 +207,8 @@ class MemberGroup(torch.nn.Module):
         graph = self.own_graph(graph)
         if mode == "shared":
             return [evaluate(_SharedDescriptors(self), graph, forces=True, stress=stress)]
+        if mode == "stacked":
+            return [evaluate(_Stacked(self), graph, forces=True, stress=stress)]
         if mode == "mapped" and self._map_ok():
             try:
                 return [evaluate(_Mapped(self), graph, forces=True, stress=stress)]
@@ -237,6 +261,51 @@ class _Mapped(Model):
             return _energies(functional_call(group.template, ({**p, **b, **shared},), (graph,)))
 
         return vmap(member_energies)(params, stacked)
+
+
+class _Stacked(Model):
+    """A group's members in one forward pass, their parameters stacked along a leading axis (models
+    that ``stacks_members``: ``from_edge_vectors`` broadcasts over it): per-atom energies ``[k, N]``.
+
+    For :func:`mlcalc.evaluate.evaluate` the edge vectors are the weight-free descriptor, one copy
+    per member (``[k, E, 3]``, ``descriptors_per_member``): member ``k`` reads only row ``k``, so
+    one backward pass gives every member's own ``dE_k/dr_ij``, and autograd carries those on to
+    positions and strain."""
+
+    shares_descriptors = True
+    descriptors_per_member = True
+
+    def __init__(self, group: MemberGroup) -> None:
+        super().__init__(group.template.species, group.cutoff)
+        object.__setattr__(self, "group", group)
+
+    def descriptors(self, graph: Graph) -> torch.Tensor:
+        return graph.edge_vectors().expand(len(self.group.members), -1, -1)
+
+    @property
+    def descriptor_vjp(self) -> Callable[[Graph, torch.Tensor], torch.Tensor]:
+        """The cotangents of the edge vectors are already the per-edge derivatives."""
+        return lambda graph, cotangents: cotangents
+
+    def from_descriptors(self, values: torch.Tensor, graph: Graph) -> dict[str, torch.Tensor]:
+        group = self.group
+        state = {f"model.{name}": getattr(group, f"param_{n}") for n, name in enumerate(group.parameter_names)}
+        state |= {f"model.{name}": getattr(group, f"buffer_{n}") for n, name in enumerate(group.buffer_names)}
+        return {"energies": functional_call(group.edge_template, state, (graph, values), strict=True)}
+
+    def forward(self, graph: Graph) -> dict[str, torch.Tensor]:
+        return self.from_descriptors(self.descriptors(graph), graph)
+
+
+class _FromEdgeVectors(torch.nn.Module):
+    """``model.from_edge_vectors`` as a module's ``forward``, for ``functional_call``."""
+
+    def __init__(self, model: Model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, graph: Graph, vectors: torch.Tensor) -> torch.Tensor:
+        return self.model.from_edge_vectors(graph, vectors)
 
 
 class _SharedDescriptors(Model):
