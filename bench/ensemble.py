@@ -5,13 +5,15 @@ Each call gives energy, forces and stress of one structure (neighbour list inclu
 
 - ``separate``: 4 ``MLCalculator`` calls (4 neighbour lists, 4 forward + backward passes);
 - ``loop``: ``EnsembleCalculator(batched=False)``: one neighbour list, members one by one;
-- ``vmap``: ``EnsembleCalculator(batched=True)``: stacked weights mapped with ``torch.func.vmap``,
-  all members' forces from one batched backward pass (Behler-Parrinello members fall back to
-  one by one: the symmetry functions' custom ``autograd.Function`` has no ``vmap`` rule);
+- ``batched``: ``EnsembleCalculator(batched=True)``, one pass over stacked weights: for Allegro its
+  own code broadcasting over the member axis (``stacked``), all members' forces from one backward
+  pass; for Behler-Parrinello ``torch.func.vmap``, which falls back to one by one (the symmetry
+  functions' custom ``autograd.Function`` has no ``vmap`` rule); this column was ``vmap`` (for
+  Allegro too) in tables recorded before the stacked pass;
 - ``auto``: ``EnsembleCalculator()``, the default: for Behler-Parrinello the symmetry
   functions computed once and all members' forces and stress from one explicit pass of
   vector-Jacobian products through them (``mlcalc.descriptors.cache.vector_jacobian_products``);
-  for Allegro the same as ``loop``.
+  for Allegro ``batched`` up to ``STACKED_CPU_EDGES`` edges on a CPU, else the same as ``loop``.
 
 Members: Behler-Parrinello = the mlearn Li n2p2 model (117 symmetry functions: 45 G2 and 72
 G4, r_c 5.2 A; 2 x 24 hidden; ``../shared/data/mlearn``) with its weights perturbed by 1 % per
@@ -100,8 +102,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     print(f"K = {K} members, energy + forces + stress per call, {args.threads} thread(s), float64, CPU s (wall s)")
-    ways = ("separate", "loop", "vmap", "auto")
-    print(f"{'family':<18} {'atoms':>6} " + " ".join(f"{w:>15}" for w in ways) + "  cost / separate: loop vmap auto")
+    ways = ("separate", "loop", "batched", "auto")
+    print(f"{'family':<18} {'atoms':>6} " + " ".join(f"{w:>15}" for w in ways) + "  cost / separate: loop batched auto")
     for family in args.families:
         members = FAMILIES[family]()
         separate = [MLCalculator(copy.deepcopy(m), device="cpu") for m in members]

@@ -64,9 +64,10 @@ from mlcalc.uncertainty.novelty import has_ranges, novelty
 
 #: On a CPU, stacked members (Allegro) are evaluated in one pass up to this many edges and one by one
 #: beyond: the stacked pass saves per-operation overhead but holds ``K`` members' edge features at
-#: once, which costs more in cache misses than it saves from about a thousand edges on
-#: (``bench/results/ensemble.md``).
-STACKED_CPU_EDGES = 1000
+#: once, which costs more in memory traffic than it saves from a few hundred edges on (K = 4: 0.45x
+#: the cost of four calculators at 52 edges, even with one by one at 416, dearer at 1404;
+#: ``bench/results/ensemble.md``).
+STACKED_CPU_EDGES = 500
 
 #: Per-structure outputs of a committee (the other extras are per atom).
 COMMITTEE_STRUCTURE_OUTPUTS = ("energy_std", "max_forces_std", "member_energy")
