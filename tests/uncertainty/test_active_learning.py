@@ -80,6 +80,23 @@ def test_learn_runs_and_resumes(tmp_path):
     assert list(csv.DictReader(open(al / "progress.csv"))) == rows
 
 
+def test_learn_with_an_allegro_committee(tmp_path):
+    """The loop is not tied to one family: an Allegro committee (evaluated in one stacked pass on
+    these small cells) explores, selects and retrains."""
+    config = campaign(tmp_path)
+    config["train"] = {
+        "model": {"kind": "allegro", "cutoff": 4.0, "latent_dim": 16, "channels": 4, "two_body_hidden": [16],
+                  "latent_hidden": [16], "readout_hidden": [8]},
+        "training": {"epochs": 2, "batch_size": 4},
+    }  # fmt: skip
+    path = tmp_path / "learn.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["learn", str(path)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "al" / "progress.csv")))
+    assert [int(r["n_train"]) for r in rows] == [10, 13]
+    assert all(float(row["test_force_mae"]) > 0 for row in rows)
+
+
 class WrongStateEMT(EMT):
     """EMT, except that every second structure comes out 10 eV/atom lower (as a reference
     whose self-consistent field converged to a wrong state)."""
