@@ -33,8 +33,8 @@ class _LayerCore(torch.nn.Module):
         self.neighbour_norm = layer.neighbour_norm
         self.gather = not product.diagonal
         self.register_buffer("coupling", product.coupling_float64.to(dtype))
-        self.register_buffer("index_1", product.index_1.clone())
-        self.register_buffer("index_2", product.index_2.clone())
+        self.register_buffer("select_1", product.select_1_float64.to(dtype))
+        self.register_buffer("select_2", product.select_2_float64.to(dtype))
         self.register_buffer("expand_l", layer.expand_l.to(dtype))
         self.paths = [n_paths for _, n_paths in product.output]
         self.widths = [2 * ell + 1 for (ell, _), _ in product.output]
@@ -52,7 +52,7 @@ class _LayerCore(torch.nn.Module):
         weights = (self.embed(x).unflatten(1, (self.channels, self.n_l)) @ self.expand_l) * harmonics.unsqueeze(1)
         environment = weights.new_zeros((n_atoms, weights.shape[1], weights.shape[2])).index_add(0, centre, weights)
         environment = torch.index_select(environment * self.neighbour_norm, 0, centre)
-        product = pair_product(tensors, environment, self.index_1, self.index_2, self.coupling, self.gather)
+        product = pair_product(tensors, environment, self.select_1, self.select_2, self.coupling, self.gather)
         parts = [
             part.unflatten(-1, (self.paths[k], self.widths[k]))
             for k, part in enumerate(torch.split(product, self.sizes, dim=-1))
