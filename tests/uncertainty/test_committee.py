@@ -9,8 +9,11 @@ from ase import Atoms
 
 import mlcalc
 from mlcalc.calculator import MLCalculator
+from mlcalc.evaluate import evaluate
+from mlcalc.graph import Graph
 from mlcalc.models.allegro import Allegro
 from mlcalc.models.behler_parrinello import BehlerParrinello
+from mlcalc.uncertainty.committee import Committee, _SharedDescriptors
 from tests.uncertainty.models import allegro, ani, bp, copper
 
 QUANTITIES = ("energy", "energies", "forces", "stress")
@@ -67,49 +70,48 @@ def test_mean_and_spread_equal_the_members(make, batched):
     assert results["max_forces_std"] > 0
 
 
-@pytest.mark.parametrize("family", [bp, ani])
-def test_shared_descriptors_equal_the_members_alone(family):
-    """Behler-Parrinello (or ANI) members of one architecture share their symmetry functions (AEVs),
-    computed once (``batched="auto"``): every member's energy, forces and stress equal its own evaluation."""
-    from mlcalc.evaluate import evaluate
-    from mlcalc.graph import Graph
-    from mlcalc.uncertainty.committee import Committee, _SharedDescriptors
-
-    models = [family(seed, ["Cu", "Ag"]) for seed in range(3)]
+def _copper_silver_batch() -> Graph:
+    """Two Cu/Ag cells (one strained) as one graph, with a non-periodic pair of edges each."""
     structures = [copper(), copper(seed=7)]
     structures[0].numbers[::3] = 47
     structures[1].set_cell(structures[1].cell * 1.03, scale_atoms=True)
-    graph = Graph.from_atoms(structures, np.array([-1] * 29 + [0] + [-1] * 17 + [1] + [-1] * 71), 4.5)
-    committee = Committee(models)
-    assert [committee._mode(group, graph) for group in committee.groups] == ["shared"]
-    # symmetry functions: all members' vector-Jacobian products in one pass; AEVs: autograd per member
-    explicit = _SharedDescriptors(committee.groups[0]).descriptor_vjp is not None
-    assert explicit == (family is bp)
+    return Graph.from_atoms(structures, np.array([-1] * 29 + [0] + [-1] * 17 + [1] + [-1] * 71), 4.5)
+
+
+def _assert_one_pass_equals_members_alone(committee: Committee, models: list, graph: Graph) -> None:
+    """Every member's energy, forces and stress from the committee's one pass equal its own evaluation;
+    so do the forward without derivatives and with ``create_graph`` (training); the members differ."""
     output = {key: value.detach() for key, value in committee.member_outputs(graph, stress=True).items()}
     for k, model in enumerate(models):
         alone = evaluate(model, graph, forces=True, stress=True)
         for key in ("energy", "energies", "forces", "stress"):
             np.testing.assert_allclose(output[key][k].numpy(), alone[key].detach().numpy(), rtol=0, atol=1e-10)
-    # without derivatives, and with create_graph (training), the one-pass forward gives the same
     with torch.no_grad():
         np.testing.assert_allclose(committee(graph).numpy(), output["energies"].numpy(), rtol=0, atol=1e-12)
     again = evaluate(committee, graph, forces=True, stress=True, create_graph=True)
     np.testing.assert_allclose(again["forces"].detach().numpy(), output["forces"].numpy(), rtol=0, atol=1e-12)
-    assert float(output["forces"].std(dim=0).max()) > 0  # the members differ
+    assert float(output["forces"].std(dim=0).max()) > 0
+
+
+@pytest.mark.parametrize("family", [bp, ani])
+def test_shared_descriptors_equal_the_members_alone(family):
+    """Behler-Parrinello (or ANI) members of one architecture share their symmetry functions (AEVs),
+    computed once (``batched="auto"``): every member's energy, forces and stress equal its own evaluation."""
+    models = [family(seed, ["Cu", "Ag"]) for seed in range(3)]
+    graph = _copper_silver_batch()
+    committee = Committee(models)
+    assert [committee._mode(group, graph) for group in committee.groups] == ["shared"]
+    # symmetry functions: all members' vector-Jacobian products in one pass; AEVs: autograd per member
+    explicit = _SharedDescriptors(committee.groups[0]).descriptor_vjp is not None
+    assert explicit == (family is bp)
+    _assert_one_pass_equals_members_alone(committee, models, graph)
 
 
 def test_stacked_allegro_members_equal_the_members_alone():
     """Allegro members of one architecture run in one pass with stacked parameters (``batched="auto"``),
     also with pair cutoffs and per-member radial standardisation: every member's energy, forces and
     stress equal its own evaluation, in a batch of two structures."""
-    from mlcalc.evaluate import evaluate
-    from mlcalc.graph import Graph
-    from mlcalc.uncertainty.committee import Committee
-
-    structures = [copper(), copper(seed=7)]
-    structures[0].numbers[::3] = 47
-    structures[1].set_cell(structures[1].cell * 1.03, scale_atoms=True)
-    graph = Graph.from_atoms(structures, np.array([-1] * 29 + [0] + [-1] * 17 + [1] + [-1] * 71), 4.5)
+    graph = _copper_silver_batch()
     models = []
     for seed in range(3):
         torch.manual_seed(seed)
@@ -118,16 +120,7 @@ def test_stacked_allegro_members_equal_the_members_alone():
         models.append(model.double())
     committee = Committee(models)
     assert [committee._mode(group, graph) for group in committee.groups] == ["stacked"]
-    output = {key: value.detach() for key, value in committee.member_outputs(graph, stress=True).items()}
-    for k, model in enumerate(models):
-        alone = evaluate(model, graph, forces=True, stress=True)
-        for key in ("energy", "energies", "forces", "stress"):
-            np.testing.assert_allclose(output[key][k].numpy(), alone[key].detach().numpy(), rtol=0, atol=1e-10)
-    with torch.no_grad():
-        np.testing.assert_allclose(committee(graph).numpy(), output["energies"].numpy(), rtol=0, atol=1e-12)
-    again = evaluate(committee, graph, forces=True, stress=True, create_graph=True)
-    np.testing.assert_allclose(again["forces"].detach().numpy(), output["forces"].numpy(), rtol=0, atol=1e-12)
-    assert float(output["forces"].std(dim=0).max()) > 0  # the members differ
+    _assert_one_pass_equals_members_alone(committee, models, graph)
 
 
 @pytest.mark.parametrize("family", [bp, allegro])
