@@ -4,7 +4,9 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
 
 1. **train** a committee of ``committee.members`` models on every structure labelled so
    far (:func:`mlcalc.uncertainty.training.train_committee`; from scratch, or fine-tuned
-   from iteration ``i - 1``'s members with ``committee.fine_tune``), then measure it on
+   from iteration ``i - 1``'s members with ``committee.fine_tune``, whose trainings take
+   ``committee.fine_tune_training``'s changes to ``train.training``, e.g. a lower learning
+   rate), then measure it on
    the ``test`` set (energy and force RMSE of the committee mean, mean force spread);
 2. **explore**: Langevin MD with the committee at each of ``explore.temperatures`` from
    ``explore.starts`` structures, saving a candidate every ``explore.interval`` steps; a
@@ -88,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "test": None,
     "reference": None,
     "train": {},
-    "committee": {"members": 4, "bootstrap": False, "fine_tune": False},
+    "committee": {"members": 4, "bootstrap": False, "fine_tune": False, "fine_tune_training": {}},
     "explore": {
         "structures": None,
         "temperatures": [300.0],
@@ -281,6 +283,8 @@ class ActiveLearning:
         options = self.config["committee"]
         previous = self.directory / f"iter_{iteration - 1:02d}" / "committee" / "committee.json"
         start = json.loads(previous.read_text())["members"] if options["fine_tune"] and iteration else None
+        if start is not None:
+            config["training"] = _overridden(config.get("training", {}), options["fine_tune_training"])
         summary = train_committee(
             config, int(options["members"]), bootstrap=bool(options["bootstrap"]), resume=True, fine_tune_from=start
         )
@@ -470,6 +474,17 @@ def explore_md(
             if spread > options["stop_force_std"] or too_close:
                 return frames, step, True
     return frames, options["steps"], False
+
+
+def _overridden(section: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``section`` with ``overrides`` applied, sub-mappings (``optimizer``) merged key by key."""
+    merged = dict(section)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _overridden(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def _write(path: Path, structures: Sequence[Atoms]) -> None:

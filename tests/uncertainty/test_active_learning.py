@@ -80,6 +80,22 @@ def test_learn_runs_and_resumes(tmp_path):
     assert list(csv.DictReader(open(al / "progress.csv"))) == rows
 
 
+def test_fine_tuning_iterations_take_their_own_training_changes(tmp_path):
+    config = campaign(tmp_path)
+    config["committee"] = {"members": 2, "fine_tune": True, "fine_tune_training": {"optimizer": {"lr": 1.0e-4}}}
+    ActiveLearning(config).run()
+
+    def training(iteration: int) -> dict:
+        path = tmp_path / "al" / f"iter_{iteration:02d}" / "committee" / "member_1" / "config.yaml"
+        return yaml.safe_load(path.read_text())
+
+    first, second = training(0), training(1)
+    assert second["transfer"]["from"].endswith("iter_00/committee/member_1/model.pt")
+    assert second["training"]["optimizer"]["lr"] == 1.0e-4 != first["training"]["optimizer"]["lr"]
+    assert second["training"]["optimizer"]["name"] == first["training"]["optimizer"]["name"]  # merged, not replaced
+    assert second["training"]["epochs"] == first["training"]["epochs"]
+
+
 def test_learn_with_an_allegro_committee(tmp_path):
     """The loop is not tied to one family: an Allegro committee (evaluated in one stacked pass on
     these small cells) explores, selects and retrains."""
