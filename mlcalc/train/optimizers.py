@@ -217,10 +217,20 @@ class KalmanFilter(Strategy):
     below ``energy_threshold`` / ``force_threshold`` times the training RMSE of the epoch's
     start is skipped, up to ``threshold_trials`` tries, after which the largest tried is used).
 
-    ``decoupled: true`` is n2p2's element-decoupled filter (``update_strategy 1``): one
-    filter per element over that element's weights, each seeing the error times the
-    element's share (of the structure's atoms for energies, of the atom's neighbours for
-    forces), so ``P`` holds ``sum_Z n_Z^2`` numbers instead of ``(sum_Z n_Z)^2``.
+    ``decoupled`` keeps one ``P_Z`` per element over that element's weights, so ``P`` holds
+    ``sum_Z n_Z^2`` numbers instead of ``(sum_Z n_Z)^2``, in one of two ways:
+
+    - ``true`` (or ``"n2p2"``): n2p2's element-decoupled filter (``update_strategy 1``), one
+      filter per element, each with its own ``A_Z = H_Z^T P_Z H_Z + 1/eta`` and seeing the error
+      times the element's share (of the structure's atoms for energies, of the atom's
+      neighbours for forces);
+    - ``"shared"``: the decoupled extended Kalman filter of Puskorius and Feldkamp (1991):
+      the blocks share one ``A = sum_Z H_Z^T P_Z H_Z + 1/eta`` and the whole error,
+      ``K_Z = P_Z H_Z / A``. It is the global filter with ``P``'s blocks between elements
+      set to zero (equal to it for one element, and for the first update from ``P_0``).
+      With several elements it fits far better than n2p2's variant and about as well as the
+      global filter (bench/results/kalman_decoupled.md: ethanol, 30 epochs, test force MAE
+      0.152 eV/A against n2p2's 1.00 and the global filter's 0.150).
     """
 
     def __init__(
@@ -237,7 +247,8 @@ class KalmanFilter(Strategy):
         sizes = [p.numel() for p in parameters]
         offsets = [0, *torch.cumsum(torch.tensor(sizes), 0).tolist()]
         like = parameters[0].detach()
-        if self.settings["decoupled"]:
+        self.decoupling = _decoupling(self.settings["decoupled"])
+        if self.decoupling:
             if not groups:
                 raise ValueError("the element-decoupled Kalman filter needs a model with weights per element")
             self.blocks = {
@@ -263,8 +274,9 @@ class KalmanFilter(Strategy):
         budget = float(self.settings["max_memory"])
         if needed > budget:
             hint = (
-                "use the element-decoupled filter (optimizer: {name: kalman, decoupled: true}), "
-                if not self.settings["decoupled"]
+                "use an element-decoupled filter (optimizer: {name: kalman, decoupled: shared}, or n2p2's "
+                "decoupled: true), "
+                if not self.decoupling
                 else ""
             )
             n = sum(len(b) for b in self.blocks.values())
@@ -345,19 +357,20 @@ class KalmanFilter(Strategy):
         eta_max, q_min = float(self.settings["etamax"]), float(self.settings["qmin"])
         if self.eta < eta_max:
             self.eta = min(self.eta * math.exp(float(self.settings["etatau"]) / self.per_epoch), eta_max)
-        step = torch.zeros_like(jacobian)
+        projections = {}  # per block: X = P H and H^T X
         for element, block in self.blocks.items():
-            share = shares.get(element, 1.0)
-            if share == 0.0:
-                continue
-            h = jacobian.index_select(0, block)
+            if shares.get(element, 1.0) != 0.0:
+                h = jacobian.index_select(0, block)
+                x = self.P[element] @ h
+                projections[element] = (x, float(h @ x))
+        shared = sum(hx for _, hx in projections.values()) + 1.0 / self.eta
+        step = torch.zeros_like(jacobian)
+        for element, (x, hx) in projections.items():
             P = self.P[element]
-            x = P @ h
-            a = float(h @ x) + 1.0 / self.eta
-            gain = x / a
+            gain = x / (shared if self.decoupling == "shared" else hx + 1.0 / self.eta)
             P.addr_(gain, x, alpha=-1.0)
             P.diagonal().add_(self.q)
-            step.index_add_(0, block, gain * (error * share))
+            step.index_add_(0, self.blocks[element], gain * (error * shares.get(element, 1.0)))
         if self.q > q_min:
             self.q = max(self.q * math.exp(-float(self.settings["qtau"]) / self.per_epoch), q_min)
         self.updates += 1
@@ -368,9 +381,9 @@ class KalmanFilter(Strategy):
                 position += p.numel()
 
     def _shares(self, quantity: str, batch: Batch, component: int | None) -> dict[str, float]:
-        """Per element block, its share of the error (1 for the global filter)."""
-        if "" in self.blocks:
-            return {"": 1.0}
+        """Per element block, its share of the error (1 for the global and the shared filter)."""
+        if self.decoupling != "n2p2":
+            return {element: 1.0 for element in self.blocks}
         species = batch.graph.species
         names = list(self.blocks)
         if quantity == "energy":
@@ -392,6 +405,14 @@ class KalmanFilter(Strategy):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.P = {e: p.to(self.P[e]) for e, p in state["P"].items()}
         self.q, self.eta, self.updates = float(state["q"]), float(state["eta"]), int(state["updates"])
+
+
+def _decoupling(option: bool | str) -> str | None:
+    """``decoupled``'s variant: None (one global filter), ``"n2p2"`` (``true``) or ``"shared"``."""
+    variants = {False: None, True: "n2p2", "n2p2": "n2p2", "shared": "shared"}
+    if not isinstance(option, bool | str) or option not in variants:
+        raise ValueError(f"Kalman decoupled: {option!r} is not one of false, true (n2p2's), 'n2p2', 'shared'")
+    return variants[option]
 
 
 def _rms(values: Sequence[float]) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from types import SimpleNamespace
 
 import ase.io
 import numpy as np
@@ -105,6 +106,34 @@ def test_the_decoupled_filter_keeps_one_covariance_per_element():
         groups=groups,
     )
     assert {e: p.shape[0] for e, p in strategy.P.items()} == {"Na": 3 + 3 + 3 + 1, "Cl": 5 + 5 + 5 + 1}
+
+
+def test_the_shared_decoupled_filter_is_the_global_one_without_cross_element_blocks():
+    """One update from ``P_0`` (block diagonal): the same weights as the global filter; each
+    element's ``P_Z`` becomes the global ``P``'s diagonal block; n2p2's variant differs."""
+    h = np.array([0.3, -1.0, 2.0, 0.5, 0.1])
+    groups = {"A": [0], "B": [1]}
+
+    def one_update(decoupled):
+        parameters = [_linear_model(2), torch.nn.Parameter(torch.linspace(0.2, 0.9, 3, dtype=torch.float64))]
+        settings = {"name": "kalman", "epsilon": 0.1, "q0": 0.02, "eta": 0.05, "decoupled": decoupled}
+        strategy = build_strategy(
+            parameters, settings, weights=LossWeights(), batch_size=1, clip_grad_norm=None, groups=groups
+        )
+        w = torch.cat([q.reshape(-1) for q in parameters])
+        batch = SimpleNamespace(graph=SimpleNamespace(species=torch.tensor([0, 1, 1])))  # n2p2's shares: 1/3, 2/3
+        strategy._update("energy", (torch.as_tensor(h) * w).sum(), torch.tensor(1.7, dtype=torch.float64), batch, None)
+        return torch.cat([q.detach().reshape(-1) for q in parameters]).numpy(), strategy.P
+
+    global_w, global_P = one_update(False)
+    shared_w, shared_P = one_update("shared")
+    assert np.allclose(shared_w, global_w, rtol=1e-13)
+    assert np.allclose(shared_P["A"].numpy(), global_P[""].numpy()[:2, :2], rtol=1e-13)
+    assert np.allclose(shared_P["B"].numpy(), global_P[""].numpy()[2:, 2:], rtol=1e-13)
+    n2p2_w, _ = one_update(True)
+    assert not np.allclose(n2p2_w, global_w)
+    with pytest.raises(ValueError, match="decoupled"):
+        one_update("yes")
 
 
 @pytest.fixture
