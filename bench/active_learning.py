@@ -14,7 +14,10 @@ models (``--members``), Langevin exploration at the same three temperatures stop
 the committee force spread passes ``--stop`` eV/A (or two atoms come closer than 0.85 x
 the data's shortest distance), 10 structures selected per iteration by disagreement,
 novelty and farthest-point sampling, labelled by the reference; each iteration's members
-are fine-tuned from the previous ones (``--epochs`` more epochs on all data so far).
+are fine-tuned from the previous ones (``--epochs`` more epochs on all data so far, at
+``--fine-tune-lr`` if given), or trained anew (``--from-scratch``); with Adam (``--lr``,
+``--decay``) or mlcalc's Kalman filter (``--optimizer kalman``, or ``kalman-shared``: its
+element-decoupled variant).
 Prints the progress table (also ``<out>/progress.csv``, ``progress.png``) and the final
 MD check.
 
@@ -138,6 +141,14 @@ def main() -> None:
     parser.add_argument("--final-steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--decay", action="store_true", help="lr x 0.1^(epoch/epochs) within each training")
+    parser.add_argument(
+        "--optimizer",
+        choices=["adam", "kalman", "kalman-shared"],
+        default="adam",
+        help="kalman: mlcalc's extended Kalman filter with its defaults (shared: decoupled by element)",
+    )
+    parser.add_argument("--from-scratch", action="store_true", help="train each committee anew (no fine-tuning)")
+    parser.add_argument("--fine-tune-lr", type=float, help="the fine-tuning trainings' lr (default: --lr)")
     parser.add_argument("--generated", action="store_true", help="generated symmetry functions (cutoff only)")
     parser.add_argument("--test-frames", type=int, default=15, help="test frames per temperature")
     parser.add_argument("--test-every", type=int, default=20, help="MD steps between test frames")
@@ -153,6 +164,9 @@ def main() -> None:
         test = md_test_set(system, reference, seed=100, frames=args.test_frames, every=args.test_every)
         ase.io.write(out / "test.extxyz", test)
     schedule = {"scheduler": {"name": "exponential", "decay_epochs": args.epochs}} if args.decay else {}
+    optimizer = {"lr": args.lr}
+    if args.optimizer.startswith("kalman"):
+        optimizer = {"name": "kalman", "decoupled": "shared" if args.optimizer == "kalman-shared" else False}
     config = {
         "directory": str(out / "campaign"),
         "iterations": args.iterations,
@@ -160,10 +174,14 @@ def main() -> None:
         "test": str(out / "test.extxyz"),
         "train": {
             "model": model_section(elements, system.cutoff, args.generated),
-            "training": {"epochs": args.epochs, "batch_size": 4, "optimizer": {"lr": args.lr}, **schedule},
+            "training": {"epochs": args.epochs, "batch_size": 4, "optimizer": optimizer, **schedule},
             "output": {"plots": False},
         },
-        "committee": {"members": args.members, "fine_tune": True},
+        "committee": {
+            "members": args.members,
+            "fine_tune": not args.from_scratch,
+            "fine_tune_training": {"optimizer": {"lr": args.fine_tune_lr}} if args.fine_tune_lr else {},
+        },
         "explore": {
             "temperatures": TEMPERATURES,
             "starts": 2,
