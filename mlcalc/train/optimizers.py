@@ -359,7 +359,7 @@ class KalmanFilter(Strategy):
             self.eta = min(self.eta * math.exp(float(self.settings["etatau"]) / self.per_epoch), eta_max)
         projections = {}  # per block: X = P H and H^T X
         for element, block in self.blocks.items():
-            if shares.get(element, 1.0) != 0.0:
+            if shares[element] != 0.0:
                 h = jacobian.index_select(0, block)
                 x = self.P[element] @ h
                 projections[element] = (x, float(h @ x))
@@ -370,7 +370,7 @@ class KalmanFilter(Strategy):
             gain = x / (shared if self.decoupling == "shared" else hx + 1.0 / self.eta)
             P.addr_(gain, x, alpha=-1.0)
             P.diagonal().add_(self.q)
-            step.index_add_(0, self.blocks[element], gain * (error * shares.get(element, 1.0)))
+            step.index_add_(0, self.blocks[element], gain * (error * shares[element]))
         if self.q > q_min:
             self.q = max(self.q * math.exp(-float(self.settings["qtau"]) / self.per_epoch), q_min)
         self.updates += 1
