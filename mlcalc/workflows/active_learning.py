@@ -7,7 +7,8 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
    from iteration ``i - 1``'s members with ``committee.fine_tune``, whose trainings take
    ``committee.fine_tune_training``'s changes to ``train.training``, e.g. a lower learning
    rate), then measure it on
-   the ``test`` set (energy and force RMSE of the committee mean, mean force spread);
+   the ``test`` set (energy and force RMSE and MAE of the committee mean, its mean signed
+   energy error, which shows a constant offset, and the mean force spread);
 2. **explore**: Langevin MD with the committee at each of ``explore.temperatures`` from
    ``explore.starts`` structures, saving a candidate every ``explore.interval`` steps; a
    trajectory stops as soon as ``max_forces_std`` passes ``explore.stop_force_std``, or two
@@ -306,6 +307,7 @@ class ActiveLearning:
             "test_force_rmse": errors.rmse["forces"],
             "test_energy_mae_meV_atom": 1000.0 * errors.mae["energy"],
             "test_force_mae": errors.mae["forces"],
+            "test_energy_mean_error_meV_atom": 1000.0 * float(difference["energy"].mean()),
             "test_mean_forces_std": float(spread.mean()),
         }
         path.write_text(json.dumps(metrics, indent=2))

@@ -73,6 +73,7 @@ def test_learn_runs_and_resumes(tmp_path):
     for row in rows:  # the committee mean on the test set; an RMSE is never below its MAE
         assert 0 < float(row["test_force_mae"]) <= float(row["test_force_rmse"])
         assert 0 < float(row["test_energy_mae_meV_atom"]) <= float(row["test_energy_rmse_meV_atom"])
+        assert abs(float(row["test_energy_mean_error_meV_atom"])) <= float(row["test_energy_mae_meV_atom"])
     model = al / "iter_01" / "committee" / "member_0" / "model.pt"
     stamp = model.stat().st_mtime_ns
     assert main(["learn", str(path)]) == 0  # every stage's file is there: nothing is redone
