@@ -152,6 +152,13 @@ def main() -> None:
     parser.add_argument("--generated", action="store_true", help="generated symmetry functions (cutoff only)")
     parser.add_argument("--test-frames", type=int, default=15, help="test frames per temperature")
     parser.add_argument("--test-every", type=int, default=20, help="MD steps between test frames")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the exploration and of the members' training (member k: 100 x seed + k); the starting "
+        "structures and the test set stay the same",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -170,11 +177,18 @@ def main() -> None:
     config = {
         "directory": str(out / "campaign"),
         "iterations": args.iterations,
+        "seed": args.seed,
         "initial": str(out / "initial_input.extxyz"),
         "test": str(out / "test.extxyz"),
         "train": {
             "model": model_section(elements, system.cutoff, args.generated),
-            "training": {"epochs": args.epochs, "batch_size": 4, "optimizer": optimizer, **schedule},
+            "training": {
+                "epochs": args.epochs,
+                "batch_size": 4,
+                "optimizer": optimizer,
+                "seed": 100 * args.seed,
+                **schedule,
+            },
             "output": {"plots": False},
         },
         "committee": {
