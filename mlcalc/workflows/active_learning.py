@@ -134,6 +134,9 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict[str, Any]
         raise ValueError("the active-learning configuration needs 'initial', a file of starting structures")
     if not resolved["train"].get("model") or not resolved["train"]["model"].get("kind"):
         raise ValueError("the active-learning configuration needs train.model.kind (the model to train)")
+    final_md = resolved["final_md"]
+    if int(final_md["steps"]) < 0 or int(final_md["checks"]) < 1:
+        raise ValueError(f"final_md needs steps >= 0 (0: no final MD) and checks >= 1, got {final_md}")
     return resolved
 
 
@@ -254,7 +257,7 @@ class ActiveLearning:
                 new, rejected = self._label(selected, folder, data)
                 row.update(exploration, labelled=len(new), rejected=rejected)
                 data = data + new
-            else:
+            elif self.config["final_md"]["steps"] > 0:
                 row.update(self._final_md(calc, data, folder))
             rows.append(row)
             self._write_progress(rows)

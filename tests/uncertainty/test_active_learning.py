@@ -81,6 +81,17 @@ def test_learn_runs_and_resumes(tmp_path):
     assert list(csv.DictReader(open(al / "progress.csv"))) == rows
 
 
+def test_final_md_steps_zero_skips_the_final_check_and_negative_steps_raise(tmp_path):
+    config = campaign(tmp_path)
+    config["final_md"] = {"steps": 0}
+    rows = ActiveLearning(config).run()
+    assert len(rows) == 2 and not any(key.startswith("final_md") for key in rows[1])
+    assert not (tmp_path / "al" / "iter_01" / "final_md.json").exists()
+    config["final_md"] = {"steps": -5}
+    with pytest.raises(ValueError, match="final_md needs steps >= 0"):
+        ActiveLearning(config)
+
+
 def test_fine_tuning_iterations_take_their_own_training_changes(tmp_path):
     config = campaign(tmp_path)
     config["committee"] = {"members": 2, "fine_tune": True, "fine_tune_training": {"optimizer": {"lr": 1.0e-4}}}
