@@ -17,7 +17,8 @@ novelty and farthest-point sampling, labelled by the reference; each iteration's
 are fine-tuned from the previous ones (``--epochs`` more epochs on all data so far, at
 ``--fine-tune-lr`` if given), or trained anew (``--from-scratch``); with Adam (``--lr``,
 ``--decay``) or mlcalc's Kalman filter (``--optimizer kalman``, or ``kalman-shared``: its
-element-decoupled variant).
+element-decoupled variant), validated on the ``--validation`` fraction of the labelled
+structures (each structure's role drawn once).
 Prints the progress table (also ``<out>/progress.csv``, ``progress.png``) and the final
 MD check.
 
@@ -149,6 +150,9 @@ def main() -> None:
     )
     parser.add_argument("--from-scratch", action="store_true", help="train each committee anew (no fine-tuning)")
     parser.add_argument("--fine-tune-lr", type=float, help="the fine-tuning trainings' lr (default: --lr)")
+    parser.add_argument(
+        "--validation", type=float, default=0.1, help="fraction of the labelled structures held out to validate"
+    )
     parser.add_argument("--generated", action="store_true", help="generated symmetry functions (cutoff only)")
     parser.add_argument("--test-frames", type=int, default=15, help="test frames per temperature")
     parser.add_argument("--test-every", type=int, default=20, help="MD steps between test frames")
@@ -193,6 +197,7 @@ def main() -> None:
         },
         "committee": {
             "members": args.members,
+            "validation": args.validation,
             "fine_tune": not args.from_scratch,
             "fine_tune_training": {"optimizer": {"lr": args.fine_tune_lr}} if args.fine_tune_lr else {},
         },

@@ -15,7 +15,14 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlcalc.cli import main
 from mlcalc.uncertainty.selection import farthest_point_sampling, select
-from mlcalc.workflows.active_learning import ActiveLearning, _too_close, closest_allowed, implausible_labels, label
+from mlcalc.workflows.active_learning import (
+    ActiveLearning,
+    _too_close,
+    closest_allowed,
+    implausible_labels,
+    label,
+    validation_mask,
+)
 from tests.uncertainty.models import bp_config, emt_copper
 
 
@@ -65,11 +72,13 @@ def test_learn_runs_and_resumes(tmp_path):
     labelled = ase.io.read(al / "iter_00" / "labelled.extxyz", ":")
     assert len(selected) == len(labelled) == 3
     assert all(atoms.calc is not None and "forces" in atoms.calc.results for atoms in labelled)
-    assert len(ase.io.read(al / "iter_01" / "train.extxyz", ":")) == 13
+    trained, held_out = (len(ase.io.read(al / "iter_01" / f"{name}.extxyz", ":")) for name in ("train", "validation"))
+    assert trained + held_out == 13 and held_out > 0
     for name in ("progress.png", "iter_00/uncertainty.png", "iter_01/final_md.json"):
         assert (al / name).is_file()
     rows = list(csv.DictReader(open(al / "progress.csv")))
     assert [int(r["n_train"]) for r in rows] == [10, 13]
+    assert all(float(r["mean_epochs"]) == 2.0 for r in rows)  # the trainings' 2 epochs, none stopped early
     for row in rows:  # the committee mean on the test set; an RMSE is never below its MAE
         assert 0 < float(row["test_force_mae"]) <= float(row["test_force_rmse"])
         assert 0 < float(row["test_energy_mae_meV_atom"]) <= float(row["test_energy_rmse_meV_atom"])
@@ -89,6 +98,38 @@ def test_final_md_steps_zero_skips_the_final_check_and_negative_steps_raise(tmp_
     assert not (tmp_path / "al" / "iter_01" / "final_md.json").exists()
     config["final_md"] = {"steps": -5}
     with pytest.raises(ValueError, match="final_md needs steps >= 0"):
+        ActiveLearning(config)
+
+
+def test_validation_structures_keep_their_role_as_the_data_grow(tmp_path):
+    assert np.array_equal(validation_mask(13, 0.3, seed=5)[:10], validation_mask(10, 0.3, seed=5))
+    assert not validation_mask(50, 0.0, seed=5).any() and validation_mask(1000, 0.3, seed=5).mean() == pytest.approx(
+        0.3, abs=0.05
+    )
+    config = campaign(tmp_path)
+    config["committee"] = {"members": 2, "validation": 0.3, "fine_tune": True}
+    ActiveLearning(config).run()
+    al = tmp_path / "al"
+
+    def positions(iteration: int, name: str) -> list[np.ndarray]:
+        return [atoms.positions for atoms in ase.io.read(al / f"iter_{iteration:02d}" / f"{name}.extxyz", ":")]
+
+    for name in ("train", "validation"):  # iteration 0's structures keep their role at iteration 1
+        first, second = positions(0, name), positions(1, name)
+        assert 0 < len(first) <= len(second)
+        assert all(np.array_equal(a, b) for a, b in zip(first, second[: len(first)], strict=True))
+    assert len(positions(0, "train")) + len(positions(0, "validation")) == 10
+    member = yaml.safe_load((al / "iter_01" / "committee" / "member_0" / "config.yaml").read_text())
+    assert member["data"]["validation"].endswith("iter_01/validation.extxyz")
+
+    config["committee"] = {"members": 2, "validation": 0.0}
+    config["directory"] = str(tmp_path / "all")
+    config["iterations"] = 0
+    ActiveLearning(config).run()
+    assert len(ase.io.read(tmp_path / "all" / "iter_00" / "train.extxyz", ":")) == 10
+    assert not (tmp_path / "all" / "iter_00" / "validation.extxyz").exists()
+    config["committee"] = {"members": 2, "validation": 1.0}
+    with pytest.raises(ValueError, match="committee.validation is a fraction"):
         ActiveLearning(config)
 
 
@@ -122,6 +163,7 @@ def test_learn_with_an_allegro_committee(tmp_path):
     assert main(["learn", str(path)]) == 0
     rows = list(csv.DictReader(open(tmp_path / "al" / "progress.csv")))
     assert [int(r["n_train"]) for r in rows] == [10, 13]
+    assert all(float(r["mean_epochs"]) == 2.0 for r in rows)  # the trainings' 2 epochs, none stopped early
     assert all(float(row["test_force_mae"]) > 0 for row in rows)
 
 
