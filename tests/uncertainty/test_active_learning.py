@@ -103,9 +103,8 @@ def test_final_md_steps_zero_skips_the_final_check_and_negative_steps_raise(tmp_
 
 def test_validation_structures_keep_their_role_as_the_data_grow(tmp_path):
     assert np.array_equal(validation_mask(13, 0.3, seed=5)[:10], validation_mask(10, 0.3, seed=5))
-    assert not validation_mask(50, 0.0, seed=5).any() and validation_mask(1000, 0.3, seed=5).mean() == pytest.approx(
-        0.3, abs=0.05
-    )
+    assert not validation_mask(50, 0.0, seed=5).any()
+    assert validation_mask(1000, 0.3, seed=5).mean() == pytest.approx(0.3, abs=0.05)
     config = campaign(tmp_path)
     config["committee"] = {"members": 2, "validation": 0.3, "fine_tune": True}
     ActiveLearning(config).run()
