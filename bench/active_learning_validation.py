@@ -34,11 +34,8 @@ import yaml
 
 from mlcalc.uncertainty import EnsembleCalculator
 from mlcalc.uncertainty.training import train_committee
-from mlcalc.workflows.active_learning import validation_mask
-
-
-def member_epochs(folder: Path) -> list[int]:
-    return [json.loads(path.read_text())["epochs"] for path in sorted(folder.glob("committee/member_*/metrics.json"))]
+from mlcalc.workflows.accuracy import residuals, summarize
+from mlcalc.workflows.active_learning import validation_mask, write_training_data
 
 
 def epochs_table(outs: list[Path]) -> None:
@@ -49,7 +46,8 @@ def epochs_table(outs: list[Path]) -> None:
         planned = yaml.safe_load((campaign / "config.yaml").read_text())["train"]["training"]["epochs"]
         rows = list(csv.DictReader(open(campaign / "progress.csv")))
         for before, row in zip(rows, rows[1:], strict=False):
-            epochs = member_epochs(campaign / f"iter_{int(row['iteration']):02d}")
+            summary = campaign / f"iter_{int(row['iteration']):02d}" / "committee" / "committee.json"
+            epochs = [metrics["epochs"] for metrics in json.loads(summary.read_text())["metrics"]]
             early = float(np.mean([e < planned / 2 for e in epochs]))
             change = [float(row[k]) / float(before[k]) - 1 for k in ("test_energy_rmse_meV_atom", "test_force_rmse")]
             groups[early >= 0.5].append((change[0], change[1]))
@@ -73,31 +71,21 @@ def refit(out: Path, iteration: int, rule: str) -> None:
     target = out / f"refit_{iteration:02d}_{rule}"
     target.mkdir(parents=True, exist_ok=True)
     training = copy.deepcopy(config["train"])
-    if rule == "fixed":
-        mask = validation_mask(len(data), 0.1, config["seed"])
-        parts = {"train": [a for a, v in zip(data, mask, strict=True) if not v]}
-        parts["validation"] = [a for a, v in zip(data, mask, strict=True) if v]
-    else:
-        parts = {"train": data}
-    for name, structures in parts.items():
-        ase.io.write(target / f"{name}.extxyz", structures)
-    fraction = 0.1 if rule == "old" else 0.0
-    training["data"] = {
-        "train": str(target / "train.extxyz"),
-        "validation": str(target / "validation.extxyz") if "validation" in parts else None,
-        "split": {"validation": fraction, "test": 0.0, "seed": iteration},
-    }
+    held_out = validation_mask(len(data), 0.1 if rule == "fixed" else 0.0, config["seed"])
+    training["data"] = write_training_data(target, data, held_out)
+    if rule == "old":
+        training["data"]["split"] = {"validation": 0.1, "test": 0.0, "seed": iteration}
     training["output"] = {"progress": False, "plots": False, "directory": str(target / "committee")}
     start = json.loads((campaign / f"iter_{iteration - 1:02d}/committee/committee.json").read_text())["members"]
-    members = train_committee(training, len(start), fine_tune_from=start, overwrite=True)["members"]
+    committee = train_committee(training, len(start), fine_tune_from=start, overwrite=True)
     test = ase.io.read(out / "test.extxyz", ":")
-    results = EnsembleCalculator(members, device="cpu").calculate_batch([atoms.copy() for atoms in test])
-    pairs = list(zip(results, test, strict=True))
-    energy = 1000 * np.array([(r["energy"] - a.get_potential_energy()) / len(a) for r, a in pairs])
-    force = np.concatenate([(r["forces"] - a.get_forces()).ravel() for r, a in pairs])
+    results = EnsembleCalculator(committee["members"], device="cpu").calculate_batch([a.copy() for a in test])
+    difference = residuals(results, test)
+    errors = summarize("committee", "test", difference)
     print(
-        f"{out.name} iteration {iteration}, rule {rule}: test RMSE {np.sqrt(np.mean(energy**2)):.2f} meV/atom "
-        f"(signed {energy.mean():+.1f}), {np.sqrt(np.mean(force**2)):.3f} eV/A; epochs {member_epochs(target)}"
+        f"{out.name} iteration {iteration}, rule {rule}: test RMSE {1000 * errors.rmse['energy']:.2f} meV/atom "
+        f"(signed {1000 * difference['energy'].mean():+.1f}), {errors.rmse['forces']:.3f} eV/A; "
+        f"epochs {[metrics['epochs'] for metrics in committee['metrics']]}"
     )
 
 

@@ -166,6 +166,18 @@ def validation_mask(count: int, fraction: float, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, 1]).random(count) < fraction
 
 
+def write_training_data(folder: Path, data: Sequence[Atoms], held_out: np.ndarray) -> dict[str, Any]:
+    """``data`` written to ``folder`` as ``train.extxyz`` and, those ``held_out``, ``validation.extxyz``;
+    returns the training configuration's ``data`` entries that name them (no split of its own)."""
+    files = {"train": folder / "train.extxyz", "validation": folder / "validation.extxyz"}
+    for name, role in (("train", False), ("validation", True)):
+        structures = [atoms for atoms, held in zip(data, held_out, strict=True) if held == role]
+        if structures:
+            ase.io.write(files[name], structures, format="extxyz")
+    validation = str(files["validation"]) if held_out.any() else None
+    return {"train": str(files["train"]), "validation": validation, "split": {"validation": 0.0, "test": 0.0}}
+
+
 def make_reference(spec: Calculator | str | Mapping[str, Any]) -> Calculator:
     """The reference calculator (module docstring)."""
     if isinstance(spec, Calculator):
@@ -323,13 +335,7 @@ class ActiveLearning:
         held_out = validation_mask(len(data), float(self.config["committee"]["validation"]), self.config["seed"])
         if held_out.all():
             raise ValueError(f"committee.validation holds out all {len(data)} structures; lower it or add structures")
-        files = {"train": folder / "train.extxyz", "validation": folder / "validation.extxyz"}
-        for name, role in (("train", False), ("validation", True)):
-            structures = [atoms for atoms, held in zip(data, held_out, strict=True) if held == role]
-            if structures:
-                ase.io.write(files[name], structures, format="extxyz")
-        validation = str(files["validation"]) if held_out.any() else None
-        return {"train": str(files["train"]), "validation": validation, "split": {"validation": 0.0, "test": 0.0}}
+        return write_training_data(folder, data, held_out)
 
     def _test(self, calc: EnsembleCalculator, folder: Path) -> dict[str, float]:
         if not self.config["test"]:
