@@ -5,7 +5,9 @@ GFN2-xTB through tblite: 8-atom Si cells (``--reference tblite``, slow; xTB's SC
 converge on about a third of the hot cells) or an ethanol molecule (``--reference
 tblite-ethanol``: 0.5 fs MD steps, r_c 4 A, generated functions for H, C and O). The
 initial data are 20 near-equilibrium structures (scaled by 0.99-1.01, atoms rattled by
-0.05 A), so the first committee has never seen hot structures. The test set is
+0.05 A), so the first committee has never seen hot structures, or (``--initial md``) 20 frames
+of reference MD made as the test set's are (7, 7 and 6 at the three temperatures below, one every
+--test-every steps, seeds of their own). The test set is
 independent: frames of reference Langevin MD at 300, 700 and 1100 K (after 5 x --test-every steps of
 equilibration, one every --test-every steps, its own random seed), never used in training.
 
@@ -80,10 +82,10 @@ def initial_structures(system: System, n: int, seed: int) -> list[Atoms]:
     return structures
 
 
-def md_test_set(system: System, calculator, seed: int, frames: int, every: int = 20) -> list[Atoms]:
-    """Reference Langevin MD frames at each temperature (``5 every`` steps of equilibration,
-    then one frame every ``every`` steps)."""
-    test = []
+def md_frames(system: System, calculator, seed: int, frames: int, every: int) -> list[Atoms]:
+    """Labelled frames of reference Langevin MD at each temperature (from a rattled start, ``5 every``
+    steps of equilibration, then one frame every ``every`` steps; temperature ``n`` has seed ``seed + n``)."""
+    sampled = []
     for n, temperature in enumerate(TEMPERATURES):
         atoms = initial_structures(system, 1, seed + n)[0]
         atoms.calc = calculator
@@ -98,8 +100,17 @@ def md_test_set(system: System, calculator, seed: int, frames: int, every: int =
         dynamics.run(5 * every)
         for _ in range(frames):
             dynamics.run(every)
-            test.append(atoms.copy())
-    return label(test, calculator)[0]
+            sampled.append(atoms.copy())
+    return label(sampled, calculator)[0]
+
+
+def starting_data(system: System, calculator, kind: str, every: int) -> list[Atoms]:
+    """The 20 starting structures: ``rattled`` copies (unlabelled; the loop labels them), or the
+    first 20 of 7 reference MD frames per temperature (``md``; seeds 200-202, the test set's are
+    100-102)."""
+    if kind == "rattled":
+        return initial_structures(system, 20, seed=0)
+    return md_frames(system, calculator, seed=200, frames=7, every=every)[:20]
 
 
 def symmetry_functions(element: str, cutoff: float) -> list[dict]:
@@ -153,6 +164,12 @@ def main() -> None:
     parser.add_argument(
         "--validation", type=float, default=0.1, help="fraction of the labelled structures held out to validate"
     )
+    parser.add_argument(
+        "--initial",
+        choices=["rattled", "md"],
+        default="rattled",
+        help="starting structures: rattled copies of the structure, or frames of reference MD",
+    )
     parser.add_argument("--generated", action="store_true", help="generated symmetry functions (cutoff only)")
     parser.add_argument("--test-frames", type=int, default=15, help="test frames per temperature")
     parser.add_argument("--test-every", type=int, default=20, help="MD steps between test frames")
@@ -171,8 +188,8 @@ def main() -> None:
     reference = make_reference(system.reference)
     elements = sorted(set(system.build().get_chemical_symbols()))
     if not (out / "initial_input.extxyz").is_file():
-        ase.io.write(out / "initial_input.extxyz", initial_structures(system, 20, seed=0))
-        test = md_test_set(system, reference, seed=100, frames=args.test_frames, every=args.test_every)
+        ase.io.write(out / "initial_input.extxyz", starting_data(system, reference, args.initial, args.test_every))
+        test = md_frames(system, reference, seed=100, frames=args.test_frames, every=args.test_every)
         ase.io.write(out / "test.extxyz", test)
     schedule = {"scheduler": {"name": "exponential", "decay_epochs": args.epochs}} if args.decay else {}
     optimizer = {"lr": args.lr}

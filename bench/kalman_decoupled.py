@@ -20,7 +20,7 @@ from pathlib import Path
 
 import ase.io
 import torch
-from active_learning import SYSTEMS, initial_structures, md_test_set
+from active_learning import SYSTEMS, initial_structures, md_frames
 
 from mlcalc.train import train
 from mlcalc.workflows.active_learning import label, make_reference
@@ -29,16 +29,16 @@ VARIANTS = {"global": False, "n2p2 (true)": True, "shared": "shared"}
 TEST_FRAMES = 20  # per temperature, as the active-learning demonstration's test set
 
 
-def data(out: Path, structures: int, md_frames: int) -> tuple[Path, Path]:
+def data(out: Path, structures: int, hot_frames: int) -> tuple[Path, Path]:
     """The training and test files (made once, with xTB labels)."""
     system = SYSTEMS["tblite-ethanol"]
     training, test = out / "training.extxyz", out / "test.extxyz"
     if not training.is_file():
         reference = make_reference(system.reference)
         near = label(initial_structures(system, structures, seed=0), reference)[0]
-        hot = md_test_set(system, reference, seed=200, frames=md_frames, every=40)
+        hot = md_frames(system, reference, seed=200, frames=hot_frames, every=40)
         ase.io.write(training, near + hot)
-        ase.io.write(test, md_test_set(system, reference, seed=100, frames=TEST_FRAMES, every=40))
+        ase.io.write(test, md_frames(system, reference, seed=100, frames=TEST_FRAMES, every=40))
     return training, test
 
 
