@@ -42,7 +42,8 @@ step 4, are counted in ``final_md_rejected`` and left out of the force RMSE).
 
 Every stage leaves a file; a stage whose file exists is not run again, so an interrupted
 campaign resumes where it stopped (training itself resumes from its checkpoints). The
-progress table is ``progress.csv`` (printed after each iteration; ``mean_epochs``, the
+progress table is ``progress.csv`` (printed after each iteration; ``n_labelled`` counts the
+labelled structures, ``n_validation`` those of them held out to validate; ``mean_epochs``, the
 members' mean epochs, shows trainings that stopped early) with its plot
 ``progress.png``; each iteration also plots its committee's force spread against the
 true force error on the test set (``iter_<i>/uncertainty.png``).
@@ -290,7 +291,8 @@ class ActiveLearning:
             committee = self._train(folder, data, iteration)
             calc = EnsembleCalculator(committee["members"], dtype=self.config["dtype"], device="cpu")
             epochs = float(np.mean([metrics["epochs"] for metrics in committee["metrics"]]))
-            row = {"iteration": iteration, "n_train": len(data), "mean_epochs": epochs, **self._test(calc, folder)}
+            counts = {"n_labelled": len(data), "n_validation": int(self._held_out(len(data)).sum())}
+            row = {"iteration": iteration, **counts, "mean_epochs": epochs, **self._test(calc, folder)}
             if iteration < self.config["iterations"]:
                 selected, exploration = self._explore_and_select(calc, data, folder, iteration)
                 new, rejected = self._label(selected, folder, data)
@@ -329,10 +331,14 @@ class ActiveLearning:
             config, int(options["members"]), bootstrap=bool(options["bootstrap"]), resume=True, fine_tune_from=start
         )
 
+    def _held_out(self, count: int) -> np.ndarray:
+        """Which of the first ``count`` labelled structures validate (:func:`validation_mask`)."""
+        return validation_mask(count, float(self.config["committee"]["validation"]), self.config["seed"])
+
     def _write_data(self, folder: Path, data: list[Atoms]) -> dict[str, Any]:
         """``data`` split by :func:`validation_mask` into ``train.extxyz`` and ``validation.extxyz``
         in ``folder``; returns the training configuration's data entries that name them."""
-        held_out = validation_mask(len(data), float(self.config["committee"]["validation"]), self.config["seed"])
+        held_out = self._held_out(len(data))
         if held_out.all():
             raise ValueError(f"committee.validation holds out all {len(data)} structures; lower it or add structures")
         return write_training_data(folder, data, held_out)

@@ -77,7 +77,10 @@ def test_learn_runs_and_resumes(tmp_path):
     for name in ("progress.png", "iter_00/uncertainty.png", "iter_01/final_md.json"):
         assert (al / name).is_file()
     rows = list(csv.DictReader(open(al / "progress.csv")))
-    assert [int(r["n_train"]) for r in rows] == [10, 13]
+    assert [int(r["n_labelled"]) for r in rows] == [10, 13]
+    files = [al / f"iter_{i:02d}" / "validation.extxyz" for i in (0, 1)]
+    held_out_per_iteration = [len(ase.io.read(file, ":")) if file.is_file() else 0 for file in files]
+    assert [int(r["n_validation"]) for r in rows] == held_out_per_iteration
     assert all(float(r["mean_epochs"]) == 2.0 for r in rows)  # the trainings' 2 epochs, none stopped early
     for row in rows:  # the committee mean on the test set; an RMSE is never below its MAE
         assert 0 < float(row["test_force_mae"]) <= float(row["test_force_rmse"])
@@ -161,7 +164,7 @@ def test_learn_with_an_allegro_committee(tmp_path):
     path.write_text(yaml.safe_dump(config))
     assert main(["learn", str(path)]) == 0
     rows = list(csv.DictReader(open(tmp_path / "al" / "progress.csv")))
-    assert [int(r["n_train"]) for r in rows] == [10, 13]
+    assert [int(r["n_labelled"]) for r in rows] == [10, 13]
     assert all(float(r["mean_epochs"]) == 2.0 for r in rows)  # the trainings' 2 epochs, none stopped early
     assert all(float(row["test_force_mae"]) > 0 for row in rows)
 
@@ -196,7 +199,7 @@ def test_implausible_labels_are_rejected_and_not_trained_on(tmp_path):
     rejected = ase.io.read(al / "iter_00" / "rejected.extxyz", ":")
     assert len(labelled) == 3 and len(rejected) == 1  # the second of three labels
     assert "below every structure so far" in rejected[0].info["rejected"]
-    assert rows[0]["rejected"] == 1 and rows[1]["n_train"] == 12
+    assert rows[0]["rejected"] == 1 and rows[1]["n_labelled"] == 12
     trained = ase.io.read(al / "iter_01" / "train.extxyz", ":")
     assert min(a.get_potential_energy() / len(a) for a in trained) > -1.0  # EMT copper: about 0 eV/atom
     frames = ase.io.read(al / "iter_01" / "final_md.extxyz", ":")
