@@ -46,7 +46,8 @@ progress table is ``progress.csv`` (printed after each iteration; ``n_labelled``
 labelled structures, ``n_validation`` those of them held out to validate; ``mean_epochs``, the
 members' mean epochs, shows trainings that stopped early) with its plot
 ``progress.png``; each iteration also plots its committee's force spread against the
-true force error on the test set (``iter_<i>/uncertainty.png``).
+true force error on the test set (``iter_<i>/uncertainty.png``) and lists each test structure's
+errors and spreads (``iter_<i>/test_structures.csv``).
 
 The ``reference`` is any ASE calculator: ``"emt"``, ``"tblite"`` (GFN2-xTB; options such
 as ``method`` pass through), ``"coulomb_buckingham:<preset>"``, or ``"package.module:Class"``
@@ -362,6 +363,7 @@ class ActiveLearning:
             "test_energy_mean_error_meV_atom": 1000.0 * float(difference["energy"].mean()),
             "test_mean_forces_std": float(spread.mean()),
         }
+        _write_test_structures(structures, results, folder / "test_structures.csv")
         path.write_text(json.dumps(metrics, indent=2))
         per_atom = np.sqrt((difference["forces"].reshape(-1, 3) ** 2).mean(axis=1))
         _plot_uncertainty(per_atom, spread, folder / "uncertainty.png")
@@ -585,6 +587,22 @@ def _plot_progress(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def _write_test_structures(structures: Sequence[Atoms], results: Sequence[Mapping], path: Path) -> None:
+    """Per test structure, the committee's signed energy error and energy spread (meV/atom), its
+    RMS force error and largest per-atom force spread (eV/A): one rare structure can carry most
+    of a small test set's energy RMSE, and this shows which one and whether the spread saw it."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["structure", "energy_error_meV_atom", "energy_std_meV_atom", "force_rmse", "max_forces_std"])
+        for number, (atoms, result) in enumerate(zip(structures, results, strict=True)):
+            per_atom = 1000.0 / len(atoms)
+            error = per_atom * (float(result["energy"]) - atoms.get_potential_energy())
+            labels = atoms.calc.results.get("forces")
+            force_rmse = np.sqrt(np.mean((result["forces"] - labels) ** 2)) if labels is not None else np.nan
+            spreads = [per_atom * float(result["energy_std"]), float(result["max_forces_std"])]
+            writer.writerow([number, error, spreads[0], force_rmse, spreads[1]])
 
 
 def _plot_uncertainty(error: np.ndarray, spread: np.ndarray, path: Path) -> None:

@@ -82,6 +82,14 @@ def test_learn_runs_and_resumes(tmp_path):
     held_out_per_iteration = [len(ase.io.read(file, ":")) if file.is_file() else 0 for file in files]
     assert [int(r["n_validation"]) for r in rows] == held_out_per_iteration
     assert all(float(r["mean_epochs"]) == 2.0 for r in rows)  # the trainings' 2 epochs, none stopped early
+    per_structure = list(csv.DictReader(open(al / "iter_01" / "test_structures.csv")))
+    energy_errors = np.array([float(r["energy_error_meV_atom"]) for r in per_structure])
+    assert len(per_structure) == len(ase.io.read(config["test"], ":"))
+    assert np.isclose(np.sqrt(np.mean(energy_errors**2)), float(rows[1]["test_energy_rmse_meV_atom"]))
+    assert np.isclose(energy_errors.mean(), float(rows[1]["test_energy_mean_error_meV_atom"]))  # signed
+    force_rmse = np.array([float(r["force_rmse"]) for r in per_structure])  # equal-sized cells: RMS of RMSEs
+    assert np.isclose(np.sqrt(np.mean(force_rmse**2)), float(rows[1]["test_force_rmse"]))
+    assert all(float(r["energy_std_meV_atom"]) >= 0 and float(r["max_forces_std"]) > 0 for r in per_structure)
     for row in rows:  # the committee mean on the test set; an RMSE is never below its MAE
         assert 0 < float(row["test_force_mae"]) <= float(row["test_force_rmse"])
         assert 0 < float(row["test_energy_mae_meV_atom"]) <= float(row["test_energy_rmse_meV_atom"])
