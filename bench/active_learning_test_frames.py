@@ -1,0 +1,108 @@
+"""Which test frames carry an active-learning campaign's energy error, iteration by iteration.
+
+For campaigns written by ``bench/active_learning.py --out OUT`` (their test sets: the same
+number of reference MD frames at 300, 700 and 1100 K, in that order), each iteration's
+committee is evaluated on the test set again and the table shows its energy RMSE, the RMSE per
+temperature, the frame with the largest error (its signed error and the committee's energy
+spread there, meV/atom), the RMSE without that frame, and the force RMSE (eV/A). Then, per
+campaign, the iterations at which the energy RMSE rises on the whole test set and on the test
+set without the frame that is most often the worst one (a diagnosis of where the rises come
+from, not another goal), and those at which the force RMSE rises.
+
+``--test FILE`` evaluates every campaign on that test set instead of its own; for the ethanol
+campaigns (``--reference tblite-ethanol``) a missing FILE is made first: ``--frames`` GFN2-xTB
+MD frames per temperature, one every 40 steps, made as the campaigns' own test sets are but
+with seeds 300-302 (theirs: 100-102; the ``--initial md`` starts': 200-202).
+
+    python bench/active_learning_test_frames.py OUT [OUT ...] [--test FILE --frames 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import torch
+from active_learning import SYSTEMS, md_frames
+
+from mlcalc.uncertainty import EnsembleCalculator
+from mlcalc.workflows.accuracy import residuals
+from mlcalc.workflows.active_learning import make_reference
+
+TEMPERATURES = ("300 K", "700 K", "1100 K")
+
+
+def rmse(values: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(values**2)))
+
+
+def committee_errors(out: Path, iteration: int, test: list) -> tuple[np.ndarray, np.ndarray, float]:
+    """The committee's signed energy errors and energy spreads per test frame (meV/atom), and its
+    force RMSE over all frames (eV/A)."""
+    summary = out / "campaign" / f"iter_{iteration:02d}" / "committee" / "committee.json"
+    calculator = EnsembleCalculator(json.loads(summary.read_text())["members"], device="cpu")
+    results = calculator.calculate_batch([atoms.copy() for atoms in test])
+    spread = np.array([float(r["energy_std"]) / len(atoms) for r, atoms in zip(results, test, strict=True)])
+    difference = residuals(results, test)
+    return 1000.0 * difference["energy"], 1000.0 * spread, rmse(difference["forces"])
+
+
+def rises(series: list[float]) -> list[int]:
+    return [n for n in range(1, len(series)) if series[n] > series[n - 1]]
+
+
+def larger_test_set(path: Path, frames: int) -> list:
+    """Independent ethanol test frames (module docstring), made once and kept in ``path``."""
+    if not path.is_file():
+        system = SYSTEMS["tblite-ethanol"]
+        ase.io.write(path, md_frames(system, make_reference(system.reference), seed=300, frames=frames, every=40))
+    return ase.io.read(path, ":")
+
+
+def campaign_table(out: Path, test: list) -> None:
+    iterations = sorted(int(p.name[5:]) for p in (out / "campaign").glob("iter_*") if (p / "committee").is_dir())
+    errors, forces = {}, []
+    header = "  ".join(f"{t:>7}" for t in TEMPERATURES)
+    print(f"\n{out.name}: energy RMSE (meV/atom) of the committee on {len(test)} test frames")
+    worst_columns = f"{'worst frame':>11} {'error':>7} {'spread':>7} {'without it':>10}"
+    print(f"{'iteration':>9} {'all':>7}  {header}  {worst_columns} {'force RMSE':>10}")
+    for iteration in iterations:
+        try:
+            error, spread, force = committee_errors(out, iteration, test)
+        except FileNotFoundError:  # an iteration whose committee is still training
+            break
+        errors[iteration] = error
+        forces.append(force)
+        worst = int(np.argmax(np.abs(error)))
+        per_temperature = "  ".join(f"{rmse(part):>7.2f}" for part in np.array_split(error, len(TEMPERATURES)))
+        print(
+            f"{iteration:>9} {rmse(error):>7.2f}  {per_temperature}  {worst:>11} {error[worst]:>+7.1f} "
+            f"{spread[worst]:>7.1f} {rmse(np.delete(error, worst)):>10.2f} {force:>10.3f}"
+        )
+    frame, count = collections.Counter(int(np.argmax(np.abs(e))) for e in errors.values()).most_common(1)[0]
+    whole = [rmse(e) for e in errors.values()]
+    without = [rmse(np.delete(e, frame)) for e in errors.values()]
+    print(
+        f"energy RMSE rises at iterations {rises(whole)} on all frames; frame {frame} (the worst at {count} of "
+        f"{len(errors)} iterations) left out: at {rises(without)}; force RMSE rises at {rises(forces)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("outs", nargs="+", type=Path)
+    parser.add_argument("--test", type=Path, help="one test set for every campaign (made if missing)")
+    parser.add_argument("--frames", type=int, default=100, help="frames per temperature of a test set made here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    shared = larger_test_set(args.test, args.frames) if args.test else None
+    for out in args.outs:
+        campaign_table(out, shared if shared is not None else ase.io.read(out / "test.extxyz", ":"))
+
+
+if __name__ == "__main__":
+    main()
