@@ -14,7 +14,7 @@ campaigns (``--reference tblite-ethanol``) a missing FILE is made first: ``--fra
 MD frames per temperature, one every 40 steps, made as the campaigns' own test sets are but
 with seeds 300-302 (theirs: 100-102; the ``--initial md`` starts': 200-202).
 
-    python bench/active_learning_test_frames.py OUT [OUT ...] [--test FILE --frames 100]
+    python bench/active_learning_test_frames.py OUT [OUT ...] [--test FILE --frames 100] [--plot PNG]
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def larger_test_set(path: Path, frames: int) -> list:
     return ase.io.read(path, ":")
 
 
-def campaign_table(out: Path, test: list) -> None:
+def campaign_table(out: Path, test: list) -> tuple[list[float], list[float]]:
+    """Prints the campaign's table (module docstring); returns its energy and force RMSE per iteration."""
     iterations = sorted(int(p.name[5:]) for p in (out / "campaign").glob("iter_*") if (p / "committee").is_dir())
     errors, forces = {}, []
     header = "  ".join(f"{t:>7}" for t in TEMPERATURES)
@@ -90,6 +91,26 @@ def campaign_table(out: Path, test: list) -> None:
         f"energy RMSE rises at iterations {rises(whole)} on all frames; frame {frame} (the worst at {count} of "
         f"{len(errors)} iterations) left out: at {rises(without)}; force RMSE rises at {rises(forces)}"
     )
+    return whole, forces
+
+
+def plot(curves: dict[str, tuple[list[float], list[float]]], frames: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, series in curves.items():
+        for axis, values in zip(axes, series, strict=True):
+            axis.semilogy(range(len(values)), values, "o-", label=name, ms=3)
+    for axis, title in zip(axes, ("energy RMSE (meV/atom)", "force RMSE (eV/A)"), strict=True):
+        axis.set_title(f"committee mean, {frames} test frames: {title}", fontsize=9)
+        axis.set_xlabel("iteration")
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def main() -> None:
@@ -97,11 +118,16 @@ def main() -> None:
     parser.add_argument("outs", nargs="+", type=Path)
     parser.add_argument("--test", type=Path, help="one test set for every campaign (made if missing)")
     parser.add_argument("--frames", type=int, default=100, help="frames per temperature of a test set made here")
+    parser.add_argument("--plot", type=Path, help="a PNG of every campaign's test RMSE per iteration")
     args = parser.parse_args()
     torch.set_num_threads(1)
     shared = larger_test_set(args.test, args.frames) if args.test else None
+    curves = {}
     for out in args.outs:
-        campaign_table(out, shared if shared is not None else ase.io.read(out / "test.extxyz", ":"))
+        test = shared if shared is not None else ase.io.read(out / "test.extxyz", ":")
+        curves[out.name] = campaign_table(out, test)
+    if args.plot:
+        plot(curves, len(test), args.plot)
 
 
 if __name__ == "__main__":
