@@ -19,8 +19,8 @@ novelty and farthest-point sampling, labelled by the reference; each iteration's
 are fine-tuned from the previous ones (``--epochs`` more epochs on all data so far, at
 ``--fine-tune-lr`` if given), or trained anew (``--from-scratch``); with Adam (``--lr``,
 ``--decay``) or mlcalc's Kalman filter (``--optimizer kalman``, or ``kalman-shared``: its
-element-decoupled variant), validated on the ``--validation`` fraction of the labelled
-structures (each structure's role drawn once).
+element-decoupled variant), trained on every labelled structure for all their epochs, or
+validated on a ``--validation`` fraction of them (each structure's role drawn once).
 Prints the progress table (also ``<out>/progress.csv``, ``progress.png``) and the final
 MD check.
 
@@ -162,7 +162,10 @@ def main() -> None:
     parser.add_argument("--from-scratch", action="store_true", help="train each committee anew (no fine-tuning)")
     parser.add_argument("--fine-tune-lr", type=float, help="the fine-tuning trainings' lr (default: --lr)")
     parser.add_argument(
-        "--validation", type=float, default=0.1, help="fraction of the labelled structures held out to validate"
+        "--validation",
+        type=float,
+        default=0.0,
+        help="fraction of the labelled structures held out to validate (0: none; session 12's V and 13's M runs: 0.1)",
     )
     parser.add_argument(
         "--initial",

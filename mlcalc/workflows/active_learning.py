@@ -6,7 +6,8 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
    far (:func:`mlcalc.uncertainty.training.train_committee`; from scratch, or fine-tuned
    from iteration ``i - 1``'s members with ``committee.fine_tune``, whose trainings take
    ``committee.fine_tune_training``'s changes to ``train.training``, e.g. a lower learning
-   rate), except the ``committee.validation`` fraction held out to validate
+   rate), each for all its epochs; a ``committee.validation`` fraction above 0 (default 0)
+   holds structures out to validate, pick the best weights and stop early
    (:func:`validation_mask`: a structure's role is drawn once, so one trained on is never
    a validation structure later), then measure it on
    the ``test`` set (energy and force RMSE and MAE of the committee mean, its mean signed
@@ -98,7 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {},
     "committee": {
         "members": 4,
-        "validation": 0.1,
+        "validation": 0.0,
         "bootstrap": False,
         "fine_tune": False,
         "fine_tune_training": {},

@@ -54,7 +54,7 @@ def campaign(tmp_path) -> dict:
         "test": str(tmp_path / "test.extxyz"),
         "reference": "emt",
         "train": train,
-        "committee": {"members": 2},
+        "committee": {"members": 2, "validation": 0.1},
         "explore": {"temperatures": [600.0], "starts": 2, "steps": 12, "interval": 3, "stop_force_std": 10.0},
         "select": {"per_iteration": 3, "min_force_std": 0.0},
         "final_md": {"steps": 6, "checks": 2},
@@ -132,7 +132,7 @@ def test_validation_structures_keep_their_role_as_the_data_grow(tmp_path):
     member = yaml.safe_load((al / "iter_01" / "committee" / "member_0" / "config.yaml").read_text())
     assert member["data"]["validation"].endswith("iter_01/validation.extxyz")
 
-    config["committee"] = {"members": 2, "validation": 0.0}
+    config["committee"] = {"members": 2}  # the default, 0: every structure is trained on
     config["directory"] = str(tmp_path / "all")
     config["iterations"] = 0
     ActiveLearning(config).run()
