@@ -94,7 +94,7 @@ def campaign_table(out: Path, test: list) -> tuple[list[float], list[float]]:
     return whole, forces
 
 
-def plot(curves: dict[str, tuple[list[float], list[float]]], frames: int, path: Path) -> None:
+def plot(curves: dict[str, tuple[list[float], list[float]]], test: str, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,7 +105,7 @@ def plot(curves: dict[str, tuple[list[float], list[float]]], frames: int, path: 
         for axis, values in zip(axes, series, strict=True):
             axis.semilogy(range(len(values)), values, "o-", label=name, ms=3)
     for axis, title in zip(axes, ("energy RMSE (meV/atom)", "force RMSE (eV/A)"), strict=True):
-        axis.set_title(f"committee mean, {frames} test frames: {title}", fontsize=9)
+        axis.set_title(f"committee mean, {test}: {title}", fontsize=9)
         axis.set_xlabel("iteration")
     axes[0].legend(fontsize=8)
     figure.tight_layout()
@@ -127,7 +127,7 @@ def main() -> None:
         test = shared if shared is not None else ase.io.read(out / "test.extxyz", ":")
         curves[out.name] = campaign_table(out, test)
     if args.plot:
-        plot(curves, len(test), args.plot)
+        plot(curves, f"{len(shared)} test frames" if shared is not None else "own test sets", args.plot)
 
 
 if __name__ == "__main__":

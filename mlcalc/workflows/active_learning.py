@@ -364,9 +364,9 @@ class ActiveLearning:
             "test_energy_mean_error_meV_atom": 1000.0 * float(difference["energy"].mean()),
             "test_mean_forces_std": float(spread.mean()),
         }
-        _write_test_structures(structures, results, folder / "test_structures.csv")
-        path.write_text(json.dumps(metrics, indent=2))
         per_atom = np.sqrt((difference["forces"].reshape(-1, 3) ** 2).mean(axis=1))
+        _write_test_structures(structures, results, difference["energy"], per_atom, folder / "test_structures.csv")
+        path.write_text(json.dumps(metrics, indent=2))
         _plot_uncertainty(per_atom, spread, folder / "uncertainty.png")
         return metrics
 
@@ -590,20 +590,26 @@ def _plot_progress(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def _write_test_structures(structures: Sequence[Atoms], results: Sequence[Mapping], path: Path) -> None:
-    """Per test structure, the committee's signed energy error and energy spread (meV/atom), its
-    RMS force error and largest per-atom force spread (eV/A): one rare structure can carry most
+def _write_test_structures(
+    structures: Sequence[Atoms],
+    results: Sequence[Mapping],
+    energy_error: np.ndarray,
+    force_error: np.ndarray,
+    path: Path,
+) -> None:
+    """Per test structure, the committee's signed energy error (``energy_error``, eV/atom) and
+    energy spread (both written in meV/atom), its RMS force error (from the per-atom RMS errors
+    ``force_error``) and largest per-atom force spread (eV/A): one rare structure can carry most
     of a small test set's energy RMSE, and this shows which one and whether the spread saw it."""
+    sizes = [len(atoms) for atoms in structures]
+    force_rmse = [np.sqrt(np.mean(part**2)) for part in np.split(force_error, np.cumsum(sizes)[:-1])]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["structure", "energy_error_meV_atom", "energy_std_meV_atom", "force_rmse", "max_forces_std"])
-        for number, (atoms, result) in enumerate(zip(structures, results, strict=True)):
-            per_atom = 1000.0 / len(atoms)
-            error = per_atom * (float(result["energy"]) - atoms.get_potential_energy())
-            labels = atoms.calc.results.get("forces")
-            force_rmse = np.sqrt(np.mean((result["forces"] - labels) ** 2)) if labels is not None else np.nan
-            spreads = [per_atom * float(result["energy_std"]), float(result["max_forces_std"])]
-            writer.writerow([number, error, spreads[0], force_rmse, spreads[1]])
+        for number, (size, result) in enumerate(zip(sizes, results, strict=True)):
+            energy_std = 1000.0 * float(result["energy_std"]) / size
+            row = [1000.0 * energy_error[number], energy_std, force_rmse[number], float(result["max_forces_std"])]
+            writer.writerow([number, *row])
 
 
 def _plot_uncertainty(error: np.ndarray, spread: np.ndarray, path: Path) -> None:
