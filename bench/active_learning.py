@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps", type=int, default=200, help="MD steps per exploration trajectory")
     parser.add_argument("--stop", type=float, default=0.25, help="stop a trajectory at this force spread (eV/A)")
+    parser.add_argument("--starts", type=int, default=2, help="exploration trajectories per temperature")
     parser.add_argument("--per-iteration", type=int, default=10)
     parser.add_argument("--final-steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=5e-3)
@@ -223,7 +224,7 @@ def main() -> None:
         },
         "explore": {
             "temperatures": TEMPERATURES,
-            "starts": 2,
+            "starts": args.starts,
             "steps": args.steps,
             "timestep": system.timestep,
             "interval": 10,
