@@ -151,7 +151,31 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict[str, Any]
         raise ValueError(f"final_md needs steps >= 0 (0: no final MD) and checks >= 1, got {final_md}")
     if not 0.0 <= float(resolved["committee"]["validation"]) < 1.0:
         raise ValueError(f"committee.validation is a fraction in [0, 1), got {resolved['committee']['validation']}")
+    _check_counts(resolved)
     return resolved
+
+
+#: Options that count things, with their smallest meaningful value.
+COUNTS = {
+    ("iterations",): 0,
+    ("committee", "members"): 1,
+    ("explore", "starts"): 1,
+    ("explore", "steps"): 1,
+    ("explore", "interval"): 1,
+    ("select", "per_iteration"): 1,
+    ("select", "pool_factor"): 1,
+}
+
+
+def _check_counts(config: Mapping[str, Any]) -> None:
+    """Every option of :data:`COUNTS` is a whole number at least its minimum (a 0 or -1 ``starts``
+    would otherwise explore nothing, or fail deep in NumPy)."""
+    for keys, minimum in COUNTS.items():
+        value = config
+        for key in keys:
+            value = value[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(f"{'.'.join(keys)} is a whole number >= {minimum}, got {value!r}")
 
 
 def validation_mask(count: int, fraction: float, seed: int) -> np.ndarray:

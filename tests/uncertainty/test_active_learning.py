@@ -112,6 +112,24 @@ def test_final_md_steps_zero_skips_the_final_check_and_negative_steps_raise(tmp_
         ActiveLearning(config)
 
 
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("explore", "starts", 0),
+        ("explore", "starts", -1),
+        ("explore", "starts", 2.5),
+        ("select", "per_iteration", 0),
+        ("committee", "members", True),
+        ("explore", "interval", "10"),
+    ],
+)
+def test_counts_that_are_not_whole_numbers_at_least_their_minimum_raise(tmp_path, section, key, value):
+    config = campaign(tmp_path)
+    config[section] = {**config.get(section, {}), key: value}
+    with pytest.raises(ValueError, match=f"{section}.{key} is a whole number >= 1, got {value!r}"):
+        ActiveLearning(config)
+
+
 def test_validation_structures_keep_their_role_as_the_data_grow(tmp_path):
     assert np.array_equal(validation_mask(13, 0.3, seed=5)[:10], validation_mask(10, 0.3, seed=5))
     assert not validation_mask(50, 0.0, seed=5).any()
