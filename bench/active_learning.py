@@ -4,8 +4,11 @@ Reference: ASE's EMT for fcc copper (``--reference emt``, default; 16-atom cells
 GFN2-xTB through tblite: 8-atom Si cells (``--reference tblite``, slow; xTB's SCF does not
 converge on about a third of the hot cells) or an ethanol molecule (``--reference
 tblite-ethanol``: 0.5 fs MD steps, r_c 4 A, generated functions for H, C and O). The
-initial data are 20 near-equilibrium structures (scaled by 0.99-1.01, atoms rattled by
-0.05 A), so the first committee has never seen hot structures, or (``--initial md``) 20 frames
+initial data are 20 rattled copies of the structure (scaled by 0.99-1.01, atoms rattled by
+0.05 A; not cold: ethanol's lie at the xTB energy of 700-1100 K MD frames, above every 300 K one's
+average), so the first committee has never seen MD's hot structures, or copies rattled by several
+amplitudes in turn (``--rattle 0.01 0.02 0.03 0.04 0.05``, each scaled by 1 -/+ 0.2 x the
+amplitude in A, so that some lie as low as 300 K frames), or (``--initial md``) 20 frames
 of reference MD made as the test set's are (7, 7 and 6 at the three temperatures below, one every
 --test-every steps, seeds of their own). The test set is
 independent: frames of reference Langevin MD at 300, 700 and 1100 K (after 5 x --test-every steps of
@@ -66,18 +69,20 @@ SYSTEMS = {
 TEMPERATURES = [300.0, 700.0, 1100.0]
 
 
-def initial_structures(system: System, n: int, seed: int) -> list[Atoms]:
-    """``n`` copies of the system's structure, scaled by 0.99-1.01 and rattled by 0.05 A."""
+def initial_structures(system: System, n: int, seed: int, rattle: tuple[float, ...] = (0.05,)) -> list[Atoms]:
+    """``n`` copies of the system's structure, structure ``k`` rattled by ``a = rattle[k % len(rattle)]`` A
+    (normal, per coordinate) and scaled by a factor drawn from 1 -/+ 0.2 a / A (0.05 A: 0.99-1.01)."""
     rng = np.random.default_rng(seed)
     structures = []
-    for _ in range(n):
+    for k in range(n):
+        amplitude = rattle[k % len(rattle)]
         atoms = system.build()
-        scale = rng.uniform(0.99, 1.01)
+        scale = rng.uniform(1.0 - 0.2 * amplitude, 1.0 + 0.2 * amplitude)
         if atoms.pbc.any():
             atoms.set_cell(atoms.cell * scale, scale_atoms=True)
         else:
             atoms.positions *= scale
-        atoms.positions += rng.normal(0.0, 0.05, atoms.positions.shape)
+        atoms.positions += rng.normal(0.0, amplitude, atoms.positions.shape)
         structures.append(atoms)
     return structures
 
@@ -104,12 +109,12 @@ def md_frames(system: System, calculator, seed: int, frames: int, every: int) ->
     return label(sampled, calculator)[0]
 
 
-def starting_data(system: System, calculator, kind: str, every: int) -> list[Atoms]:
-    """The 20 starting structures: ``rattled`` copies (unlabelled; the loop labels them), or the
-    first 20 of 7 reference MD frames per temperature (``md``; seeds 200-202, the test set's are
-    100-102)."""
+def starting_data(system: System, calculator, kind: str, every: int, rattle: tuple[float, ...]) -> list[Atoms]:
+    """The 20 starting structures: ``rattled`` copies (unlabelled; the loop labels them; ``rattle``:
+    their amplitudes), or the first 20 of 7 reference MD frames per temperature (``md``; seeds
+    200-202, the test set's are 100-102)."""
     if kind == "rattled":
-        return initial_structures(system, 20, seed=0)
+        return initial_structures(system, 20, seed=0, rattle=rattle)
     return md_frames(system, calculator, seed=200, frames=7, every=every)[:20]
 
 
@@ -174,6 +179,13 @@ def main() -> None:
         default="rattled",
         help="starting structures: rattled copies of the structure, or frames of reference MD",
     )
+    parser.add_argument(
+        "--rattle",
+        type=float,
+        nargs="+",
+        default=[0.05],
+        help="rattle amplitudes (A) of the rattled starting structures, taken in turn (e.g. 0.01 0.02 0.03 0.04 0.05)",
+    )
     parser.add_argument("--generated", action="store_true", help="generated symmetry functions (cutoff only)")
     parser.add_argument("--test-frames", type=int, default=15, help="test frames per temperature")
     parser.add_argument("--test-every", type=int, default=20, help="MD steps between test frames")
@@ -192,7 +204,8 @@ def main() -> None:
     reference = make_reference(system.reference)
     elements = sorted(set(system.build().get_chemical_symbols()))
     if not (out / "initial_input.extxyz").is_file():
-        ase.io.write(out / "initial_input.extxyz", starting_data(system, reference, args.initial, args.test_every))
+        initial = starting_data(system, reference, args.initial, args.test_every, tuple(args.rattle))
+        ase.io.write(out / "initial_input.extxyz", initial)
         test = md_frames(system, reference, seed=100, frames=args.test_frames, every=args.test_every)
         ase.io.write(out / "test.extxyz", test)
     schedule = {"scheduler": {"name": "exponential", "decay_epochs": args.epochs}} if args.decay else {}
