@@ -197,6 +197,8 @@ def main() -> None:
         "structures and the test set stay the same",
     )
     args = parser.parse_args()
+    if min(args.rattle) < 0:
+        parser.error(f"--rattle amplitudes must be >= 0 A, got {args.rattle}")
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
