@@ -5,7 +5,7 @@ GFN2-xTB through tblite: 8-atom Si cells (``--reference tblite``, slow; xTB's SC
 converge on about a third of the hot cells) or an ethanol molecule (``--reference
 tblite-ethanol``: 0.5 fs MD steps, r_c 4 A, generated functions for H, C and O). The
 initial data are 20 rattled copies of the structure (scaled by 0.99-1.01, atoms rattled by
-0.05 A; not cold: ethanol's lie at the xTB energy of 700-1100 K MD frames, above every 300 K one's
+0.05 A; not cold: ethanol's lie at the xTB energy of 700-1100 K MD frames, above the 300 K frames'
 average), so the first committee has never seen MD's hot structures, or copies rattled by several
 amplitudes in turn (``--rattle 0.01 0.02 0.03 0.04 0.05``, each scaled by 1 -/+ 0.2 x the
 amplitude in A, so that some lie as low as 300 K frames), or (``--initial md``) 20 frames
