@@ -67,9 +67,11 @@ SYSTEMS = {
     "tblite-ethanol": System("tblite", lambda: molecule("CH3CH2OH"), 4.0, timestep=0.5),
 }
 TEMPERATURES = [300.0, 700.0, 1100.0]
+#: Rattle amplitude (A) of the starting copies unless ``--rattle`` says otherwise.
+RATTLE = (0.05,)
 
 
-def initial_structures(system: System, n: int, seed: int, rattle: tuple[float, ...] = (0.05,)) -> list[Atoms]:
+def initial_structures(system: System, n: int, seed: int, rattle: tuple[float, ...] = RATTLE) -> list[Atoms]:
     """``n`` copies of the system's structure, structure ``k`` rattled by ``a = rattle[k % len(rattle)]`` A
     (normal, per coordinate) and scaled by a factor drawn from 1 -/+ 0.2 a / A (0.05 A: 0.99-1.01)."""
     rng = np.random.default_rng(seed)
@@ -183,7 +185,7 @@ def main() -> None:
         "--rattle",
         type=float,
         nargs="+",
-        default=[0.05],
+        default=list(RATTLE),
         help="rattle amplitudes (A) of the rattled starting structures, taken in turn (e.g. 0.01 0.02 0.03 0.04 0.05)",
     )
     parser.add_argument("--generated", action="store_true", help="generated symmetry functions (cutoff only)")
