@@ -44,7 +44,9 @@ import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 from ase.md.langevin import Langevin
+from ase.neighborlist import NeighborList, natural_cutoffs
 from ase.units import fs
+from scipy.sparse.csgraph import connected_components
 
 from mlcalc.descriptors import SymmetryFunction
 from mlcalc.workflows.active_learning import ActiveLearning, format_table, label, make_reference
@@ -71,14 +73,40 @@ TEMPERATURES = [300.0, 700.0, 1100.0]
 RATTLE = (0.05,)
 
 
-def initial_structures(system: System, n: int, seed: int, rattle: tuple[float, ...] = RATTLE) -> list[Atoms]:
+def turn_torsions(atoms: Atoms, rng: np.random.Generator) -> Atoms:
+    """A molecule with each rotatable bond turned by an angle drawn from 0-360 degrees: a bond (ASE's
+    natural cutoffs) between two atoms that both have other neighbours and outside any ring, whose
+    far side (the atoms joined to its second atom once the bond is cut) turns about the bond's axis."""
+    atoms = atoms.copy()
+    neighbours = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=True)
+    neighbours.update(atoms)
+    bonds = neighbours.get_connectivity_matrix(sparse=False)
+    for i, j in zip(*np.nonzero(np.triu(bonds)), strict=True):
+        if bonds[i].sum() < 2 or bonds[j].sum() < 2:
+            continue
+        cut = bonds.copy()
+        cut[i, j] = cut[j, i] = 0
+        labels = connected_components(cut, directed=False)[1]
+        if labels[i] == labels[j]:
+            continue
+        side = labels == labels[j]
+        turned = atoms[side]
+        turned.rotate(rng.uniform(0.0, 360.0), atoms.positions[j] - atoms.positions[i], center=atoms.positions[j])
+        atoms.positions[side] = turned.positions
+    return atoms
+
+
+def initial_structures(
+    system: System, n: int, seed: int, rattle: tuple[float, ...] = RATTLE, torsions: bool = False
+) -> list[Atoms]:
     """``n`` copies of the system's structure, structure ``k`` rattled by ``a = rattle[k % len(rattle)]`` A
-    (normal, per coordinate) and scaled by a factor drawn from 1 -/+ 0.2 a / A (0.05 A: 0.99-1.01)."""
+    (normal, per coordinate) and scaled by a factor drawn from 1 -/+ 0.2 a / A (0.05 A: 0.99-1.01);
+    with ``torsions``, each molecule's rotatable bonds first turned at random (:func:`turn_torsions`)."""
     rng = np.random.default_rng(seed)
     structures = []
     for k in range(n):
         amplitude = rattle[k % len(rattle)]
-        atoms = system.build()
+        atoms = turn_torsions(system.build(), rng) if torsions else system.build()
         scale = rng.uniform(1.0 - 0.2 * amplitude, 1.0 + 0.2 * amplitude)
         if atoms.pbc.any():
             atoms.set_cell(atoms.cell * scale, scale_atoms=True)
@@ -113,10 +141,11 @@ def md_frames(system: System, calculator, seed: int, frames: int, every: int) ->
 
 def starting_data(system: System, calculator, kind: str, every: int, rattle: tuple[float, ...]) -> list[Atoms]:
     """The 20 starting structures: ``rattled`` copies (unlabelled; the loop labels them; ``rattle``:
-    their amplitudes), or the first 20 of 7 reference MD frames per temperature (``md``; seeds
-    200-202, the test set's are 100-102)."""
-    if kind == "rattled":
-        return initial_structures(system, 20, seed=0, rattle=rattle)
+    their amplitudes), the same with a molecule's torsions turned at random first (``torsions``),
+    or the first 20 of 7 reference MD frames per temperature (``md``; seeds 200-202, the test set's
+    are 100-102)."""
+    if kind in ("rattled", "torsions"):
+        return initial_structures(system, 20, seed=0, rattle=rattle, torsions=kind == "torsions")
     return md_frames(system, calculator, seed=200, frames=7, every=every)[:20]
 
 
@@ -177,9 +206,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--initial",
-        choices=["rattled", "md"],
+        choices=["rattled", "torsions", "md"],
         default="rattled",
-        help="starting structures: rattled copies of the structure, or frames of reference MD",
+        help="starting structures: rattled copies of the structure, the same with a molecule's rotatable bonds "
+        "turned at random, or frames of reference MD",
     )
     parser.add_argument(
         "--rattle",
@@ -201,10 +231,12 @@ def main() -> None:
     args = parser.parse_args()
     if min(args.rattle) < 0:
         parser.error(f"--rattle amplitudes must be >= 0 A, got {args.rattle}")
+    system = SYSTEMS[args.reference]
+    if args.initial == "torsions" and system.build().pbc.any():
+        parser.error(f"--initial torsions turns a molecule's bonds; {args.reference}'s structure is periodic")
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    system = SYSTEMS[args.reference]
     reference = make_reference(system.reference)
     elements = sorted(set(system.build().get_chemical_symbols()))
     if not (out / "initial_input.extxyz").is_file():
