@@ -9,12 +9,18 @@ campaign, the iterations at which the energy RMSE rises on the whole test set an
 set without the frame that is most often the worst one (a diagnosis of where the rises come
 from, not another goal), and those at which the force RMSE rises.
 
+``--dihedral A B C D`` (atom indices; for ethanol ``3 2 1 0``, H-O-C-C) also splits each iteration's
+error between the test frames within 60 degrees of trans (``|dihedral| >= 120``) and the others
+(signed mean and RMSE, meV/atom), beside how many of the structures trained on are not trans: a
+conformer that no training structure has is an extrapolation.
+
 ``--test FILE`` evaluates every campaign on that test set instead of its own; for the ethanol
 campaigns (``--reference tblite-ethanol``) a missing FILE is made first: ``--frames`` GFN2-xTB
 MD frames per temperature, one every 40 steps, made as the campaigns' own test sets are but
 with seeds 300-302 (theirs: 100-102; the ``--initial md`` starts': 200-202).
 
     python bench/active_learning_test_frames.py OUT [OUT ...] [--test FILE --frames 100] [--plot PNG]
+        [--dihedral A B C D]
 """
 
 from __future__ import annotations
@@ -63,7 +69,30 @@ def larger_test_set(path: Path, frames: int) -> list:
     return ase.io.read(path, ":")
 
 
-def campaign_table(out: Path, test: list) -> tuple[list[float], list[float]]:
+def trans_like(structures: list, dihedral: tuple[int, int, int, int]) -> np.ndarray:
+    """Whether each structure's dihedral lies within 60 degrees of trans (180)."""
+    return np.array([abs((atoms.get_dihedral(*dihedral) + 180.0) % 360.0 - 180.0) >= 120.0 for atoms in structures])
+
+
+def conformer_table(out: Path, errors: dict[int, np.ndarray], test: list, dihedral: tuple[int, int, int, int]) -> None:
+    """Prints the split by conformer of ``--dihedral`` (module docstring)."""
+    trans = trans_like(test, dihedral)
+    print(f"dihedral {dihedral}: {trans.sum()} of {len(test)} test frames within 60 degrees of trans")
+    print(
+        f"{'iteration':>9} {'trained, not trans':>18} {'RMSE trans':>10} {'other':>7} {'signed trans':>12} {'other':>7}"
+    )
+    for iteration, error in errors.items():
+        trained = ase.io.read(out / "campaign" / f"iter_{iteration:02d}" / "train.extxyz", ":")
+        others = f"{np.sum(~trans_like(trained, dihedral))} / {len(trained)}"
+        print(
+            f"{iteration:>9} {others:>18} {rmse(error[trans]):>10.2f} {rmse(error[~trans]):>7.2f} "
+            f"{error[trans].mean():>+12.1f} {error[~trans].mean():>+7.1f}"
+        )
+
+
+def campaign_table(
+    out: Path, test: list, dihedral: tuple[int, int, int, int] | None = None
+) -> tuple[list[float], list[float]]:
     """Prints the campaign's table (module docstring); returns its energy and force RMSE per iteration."""
     iterations = sorted(int(p.name[5:]) for p in (out / "campaign").glob("iter_*") if (p / "committee").is_dir())
     errors, forces = {}, []
@@ -91,6 +120,8 @@ def campaign_table(out: Path, test: list) -> tuple[list[float], list[float]]:
         f"energy RMSE rises at iterations {rises(whole)} on all frames; frame {frame} (the worst at {count} of "
         f"{len(errors)} iterations) left out: at {rises(without)}; force RMSE rises at {rises(forces)}"
     )
+    if dihedral is not None:
+        conformer_table(out, errors, test, dihedral)
     return whole, forces
 
 
@@ -119,13 +150,16 @@ def main() -> None:
     parser.add_argument("--test", type=Path, help="one test set for every campaign (made if missing)")
     parser.add_argument("--frames", type=int, default=100, help="frames per temperature of a test set made here")
     parser.add_argument("--plot", type=Path, help="a PNG of every campaign's test RMSE per iteration")
+    parser.add_argument(
+        "--dihedral", type=int, nargs=4, metavar="ATOM", help="split the errors by this dihedral: trans or not"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     shared = larger_test_set(args.test, args.frames) if args.test else None
     curves = {}
     for out in args.outs:
         test = shared if shared is not None else ase.io.read(out / "test.extxyz", ":")
-        curves[out.name] = campaign_table(out, test)
+        curves[out.name] = campaign_table(out, test, tuple(args.dihedral) if args.dihedral else None)
     if args.plot:
         plot(curves, f"{len(shared)} test frames" if shared is not None else "own test sets", args.plot)
 
