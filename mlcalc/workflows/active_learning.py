@@ -146,9 +146,6 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict[str, Any]
         raise ValueError("the active-learning configuration needs 'initial', a file of starting structures")
     if not resolved["train"].get("model") or not resolved["train"]["model"].get("kind"):
         raise ValueError("the active-learning configuration needs train.model.kind (the model to train)")
-    final_md = resolved["final_md"]
-    if int(final_md["steps"]) < 0 or int(final_md["checks"]) < 1:
-        raise ValueError(f"final_md needs steps >= 0 (0: no final MD) and checks >= 1, got {final_md}")
     if not 0.0 <= float(resolved["committee"]["validation"]) < 1.0:
         raise ValueError(f"committee.validation is a fraction in [0, 1), got {resolved['committee']['validation']}")
     _check_counts(resolved)
@@ -164,6 +161,8 @@ COUNTS = {
     ("explore", "interval"): 1,
     ("select", "per_iteration"): 1,
     ("select", "pool_factor"): 1,
+    ("final_md", "steps"): 0,  # 0: no final MD
+    ("final_md", "checks"): 1,
 }
 
 

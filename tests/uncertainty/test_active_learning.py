@@ -108,7 +108,7 @@ def test_final_md_steps_zero_skips_the_final_check_and_negative_steps_raise(tmp_
     assert len(rows) == 2 and not any(key.startswith("final_md") for key in rows[1])
     assert not (tmp_path / "al" / "iter_01" / "final_md.json").exists()
     config["final_md"] = {"steps": -5}
-    with pytest.raises(ValueError, match="final_md needs steps >= 0"):
+    with pytest.raises(ValueError, match="final_md.steps is a whole number >= 0, got -5"):
         ActiveLearning(config)
 
 
@@ -121,6 +121,7 @@ def test_final_md_steps_zero_skips_the_final_check_and_negative_steps_raise(tmp_
         ("select", "per_iteration", 0),
         ("committee", "members", True),
         ("explore", "interval", "10"),
+        ("final_md", "checks", 0),
     ],
 )
 def test_counts_that_are_not_whole_numbers_at_least_their_minimum_raise(tmp_path, section, key, value):
