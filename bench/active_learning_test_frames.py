@@ -11,8 +11,8 @@ from, not another goal), and those at which the force RMSE rises.
 
 ``--dihedral A B C D`` (atom indices; for ethanol ``3 2 1 0``, H-O-C-C) also splits each iteration's
 error between the test frames within 60 degrees of trans (``|dihedral| >= 120``) and the others
-(signed mean and RMSE, meV/atom), beside how many of the structures trained on are not trans: a
-conformer that no training structure has is an extrapolation.
+(RMSE, signed mean and the committee's mean energy spread, meV/atom), beside how many of the
+structures trained on are not trans: a conformer that no training structure has is an extrapolation.
 
 ``--test FILE`` evaluates every campaign on that test set instead of its own; for the ethanol
 campaigns (``--reference tblite-ethanol``) a missing FILE is made first: ``--frames`` GFN2-xTB
@@ -74,19 +74,22 @@ def trans_like(structures: list, dihedral: tuple[int, int, int, int]) -> np.ndar
     return np.array([abs((atoms.get_dihedral(*dihedral) + 180.0) % 360.0 - 180.0) >= 120.0 for atoms in structures])
 
 
-def conformer_table(out: Path, errors: dict[int, np.ndarray], test: list, dihedral: tuple[int, int, int, int]) -> None:
-    """Prints the split by conformer of ``--dihedral`` (module docstring)."""
+def conformer_table(
+    out: Path, errors: dict[int, tuple[np.ndarray, np.ndarray]], test: list, dihedral: tuple[int, int, int, int]
+) -> None:
+    """Prints the split by conformer of ``--dihedral`` (module docstring); ``errors``: each iteration's
+    signed errors and spreads per frame."""
     trans = trans_like(test, dihedral)
     print(f"dihedral {dihedral}: {trans.sum()} of {len(test)} test frames within 60 degrees of trans")
-    print(
-        f"{'iteration':>9} {'trained, not trans':>18} {'RMSE trans':>10} {'other':>7} {'signed trans':>12} {'other':>7}"
-    )
-    for iteration, error in errors.items():
+    columns = f"{'RMSE trans':>10} {'other':>7} {'signed trans':>12} {'other':>7} {'spread trans':>12} {'other':>7}"
+    print(f"{'iteration':>9} {'trained, not trans':>18} {columns}")
+    for iteration, (error, spread) in errors.items():
         trained = ase.io.read(out / "campaign" / f"iter_{iteration:02d}" / "train.extxyz", ":")
         others = f"{np.sum(~trans_like(trained, dihedral))} / {len(trained)}"
         print(
             f"{iteration:>9} {others:>18} {rmse(error[trans]):>10.2f} {rmse(error[~trans]):>7.2f} "
-            f"{error[trans].mean():>+12.1f} {error[~trans].mean():>+7.1f}"
+            f"{error[trans].mean():>+12.1f} {error[~trans].mean():>+7.1f} {spread[trans].mean():>12.1f} "
+            f"{spread[~trans].mean():>7.1f}"
         )
 
 
@@ -95,7 +98,7 @@ def campaign_table(
 ) -> tuple[list[float], list[float]]:
     """Prints the campaign's table (module docstring); returns its energy and force RMSE per iteration."""
     iterations = sorted(int(p.name[5:]) for p in (out / "campaign").glob("iter_*") if (p / "committee").is_dir())
-    errors, forces = {}, []
+    errors, spreads, forces = {}, {}, []
     header = "  ".join(f"{t:>7}" for t in TEMPERATURES)
     print(f"\n{out.name}: energy RMSE (meV/atom) of the committee on {len(test)} test frames")
     worst_columns = f"{'worst frame':>11} {'error':>7} {'spread':>7} {'without it':>10}"
@@ -105,7 +108,7 @@ def campaign_table(
             error, spread, force = committee_errors(out, iteration, test)
         except FileNotFoundError:  # an iteration whose committee is still training
             break
-        errors[iteration] = error
+        errors[iteration], spreads[iteration] = error, spread
         forces.append(force)
         worst = int(np.argmax(np.abs(error)))
         per_temperature = "  ".join(f"{rmse(part):>7.2f}" for part in np.array_split(error, len(TEMPERATURES)))
@@ -121,7 +124,7 @@ def campaign_table(
         f"{len(errors)} iterations) left out: at {rises(without)}; force RMSE rises at {rises(forces)}"
     )
     if dihedral is not None:
-        conformer_table(out, errors, test, dihedral)
+        conformer_table(out, {n: (errors[n], spreads[n]) for n in errors}, test, dihedral)
     return whole, forces
 
 
