@@ -8,7 +8,9 @@ initial data are 20 rattled copies of the structure (scaled by 0.99-1.01, atoms 
 0.05 A; not cold: ethanol's lie at the xTB energy of 700-1100 K MD frames, above the 300 K frames'
 average), so the first committee has never seen MD's hot structures, or copies rattled by several
 amplitudes in turn (``--rattle 0.01 0.02 0.03 0.04 0.05``, each scaled by 1 -/+ 0.2 x the
-amplitude in A, so that some lie as low as 300 K frames), or (``--initial md``) 20 frames
+amplitude in A, so that some lie as low as 300 K frames), or copies whose rotatable bonds are first
+turned by random angles (``--initial torsions``, molecules only: ethanol's 20 copies then span its
+conformers instead of all being trans), or (``--initial md``) 20 frames
 of reference MD made as the test set's are (7, 7 and 6 at the three temperatures below, one every
 --test-every steps, seeds of their own). The test set is
 independent: frames of reference Langevin MD at 300, 700 and 1100 K (after 5 x --test-every steps of
