@@ -234,13 +234,14 @@ def main() -> None:
     if min(args.rattle) < 0:
         parser.error(f"--rattle amplitudes must be >= 0 A, got {args.rattle}")
     system = SYSTEMS[args.reference]
-    if args.initial == "torsions" and system.build().pbc.any():
+    structure = system.build()
+    if args.initial == "torsions" and structure.pbc.any():
         parser.error(f"--initial torsions turns a molecule's bonds; {args.reference}'s structure is periodic")
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     reference = make_reference(system.reference)
-    elements = sorted(set(system.build().get_chemical_symbols()))
+    elements = sorted(set(structure.get_chemical_symbols()))
     if not (out / "initial_input.extxyz").is_file():
         initial = starting_data(system, reference, args.initial, args.test_every, tuple(args.rattle))
         ase.io.write(out / "initial_input.extxyz", initial)

@@ -75,15 +75,20 @@ def trans_like(structures: list, dihedral: tuple[int, int, int, int]) -> np.ndar
 
 
 def conformer_table(
-    out: Path, errors: dict[int, tuple[np.ndarray, np.ndarray]], test: list, dihedral: tuple[int, int, int, int]
+    out: Path,
+    errors: dict[int, np.ndarray],
+    spreads: dict[int, np.ndarray],
+    test: list,
+    dihedral: tuple[int, int, int, int],
 ) -> None:
-    """Prints the split by conformer of ``--dihedral`` (module docstring); ``errors``: each iteration's
-    signed errors and spreads per frame."""
+    """Prints the split by conformer of ``--dihedral`` (module docstring), from each iteration's signed
+    errors and spreads per test frame."""
     trans = trans_like(test, dihedral)
     print(f"dihedral {dihedral}: {trans.sum()} of {len(test)} test frames within 60 degrees of trans")
     columns = f"{'RMSE trans':>10} {'other':>7} {'signed trans':>12} {'other':>7} {'spread trans':>12} {'other':>7}"
     print(f"{'iteration':>9} {'trained, not trans':>18} {columns}")
-    for iteration, (error, spread) in errors.items():
+    for iteration, error in errors.items():
+        spread = spreads[iteration]
         trained = ase.io.read(out / "campaign" / f"iter_{iteration:02d}" / "train.extxyz", ":")
         others = f"{np.sum(~trans_like(trained, dihedral))} / {len(trained)}"
         print(
@@ -124,7 +129,7 @@ def campaign_table(
         f"{len(errors)} iterations) left out: at {rises(without)}; force RMSE rises at {rises(forces)}"
     )
     if dihedral is not None:
-        conformer_table(out, {n: (errors[n], spreads[n]) for n in errors}, test, dihedral)
+        conformer_table(out, errors, spreads, test, dihedral)
     return whole, forces
 
 
