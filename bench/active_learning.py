@@ -10,7 +10,8 @@ average), so the first committee has never seen MD's hot structures, or copies r
 amplitudes in turn (``--rattle 0.01 0.02 0.03 0.04 0.05``, each scaled by 1 -/+ 0.2 x the
 amplitude in A, so that some lie as low as 300 K frames), or copies whose rotatable bonds are first
 turned by random angles (``--initial torsions``, molecules only: ethanol's 20 copies then span its
-conformers instead of all being trans), or (``--initial md``) 20 frames
+conformers instead of all being trans; ``--explore-torsions`` turns each exploration start's bonds the
+same way), or (``--initial md``) 20 frames
 of reference MD made as the test set's are (7, 7 and 6 at the three temperatures below, one every
 --test-every steps, seeds of their own). The test set is
 independent: frames of reference Langevin MD at 300, 700 and 1100 K (after 5 x --test-every steps of
@@ -46,12 +47,11 @@ import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 from ase.md.langevin import Langevin
-from ase.neighborlist import NeighborList, natural_cutoffs
 from ase.units import fs
-from scipy.sparse.csgraph import connected_components
 
 from mlcalc.descriptors import SymmetryFunction
 from mlcalc.workflows.active_learning import ActiveLearning, format_table, label, make_reference
+from mlcalc.workflows.torsions import turn_torsions
 
 
 @dataclass(frozen=True)
@@ -75,35 +75,13 @@ TEMPERATURES = [300.0, 700.0, 1100.0]
 RATTLE = (0.05,)
 
 
-def turn_torsions(atoms: Atoms, rng: np.random.Generator) -> Atoms:
-    """A molecule with each rotatable bond turned by an angle drawn from 0-360 degrees: a bond (ASE's
-    natural cutoffs) between two atoms that both have other neighbours and outside any ring, whose
-    far side (the atoms joined to its second atom once the bond is cut) turns about the bond's axis."""
-    atoms = atoms.copy()
-    neighbours = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=True)
-    neighbours.update(atoms)
-    bonds = neighbours.get_connectivity_matrix(sparse=False)
-    for i, j in zip(*np.nonzero(np.triu(bonds)), strict=True):
-        if bonds[i].sum() < 2 or bonds[j].sum() < 2:
-            continue
-        cut = bonds.copy()
-        cut[i, j] = cut[j, i] = 0
-        labels = connected_components(cut, directed=False)[1]
-        if labels[i] == labels[j]:
-            continue
-        side = labels == labels[j]
-        turned = atoms[side]
-        turned.rotate(rng.uniform(0.0, 360.0), atoms.positions[j] - atoms.positions[i], center=atoms.positions[j])
-        atoms.positions[side] = turned.positions
-    return atoms
-
-
 def initial_structures(
     system: System, n: int, seed: int, rattle: tuple[float, ...] = RATTLE, torsions: bool = False
 ) -> list[Atoms]:
     """``n`` copies of the system's structure, structure ``k`` rattled by ``a = rattle[k % len(rattle)]`` A
     (normal, per coordinate) and scaled by a factor drawn from 1 -/+ 0.2 a / A (0.05 A: 0.99-1.01);
-    with ``torsions``, each molecule's rotatable bonds first turned at random (:func:`turn_torsions`)."""
+    with ``torsions``, each molecule's rotatable bonds first turned at random
+    (:func:`mlcalc.workflows.torsions.turn_torsions`)."""
     rng = np.random.default_rng(seed)
     structures = []
     for k in range(n):
@@ -214,6 +192,11 @@ def main() -> None:
         "turned at random, or frames of reference MD",
     )
     parser.add_argument(
+        "--explore-torsions",
+        action="store_true",
+        help="turn each exploration start's rotatable bonds at random first (explore.turn_torsions; molecules)",
+    )
+    parser.add_argument(
         "--rattle",
         type=float,
         nargs="+",
@@ -235,8 +218,8 @@ def main() -> None:
         parser.error(f"--rattle amplitudes must be >= 0 A, got {args.rattle}")
     system = SYSTEMS[args.reference]
     structure = system.build()
-    if args.initial == "torsions" and structure.pbc.any():
-        parser.error(f"--initial torsions turns a molecule's bonds; {args.reference}'s structure is periodic")
+    if (args.initial == "torsions" or args.explore_torsions) and structure.pbc.any():
+        parser.error(f"turning torsions is for molecules; {args.reference}'s structure is periodic")
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -281,6 +264,7 @@ def main() -> None:
             "timestep": system.timestep,
             "interval": 10,
             "stop_force_std": args.stop,
+            "turn_torsions": args.explore_torsions,
         },
         "select": {"per_iteration": args.per_iteration, "min_force_std": 0.02},
         "final_md": {"steps": args.final_steps, "temperature": max(TEMPERATURES), "checks": 10},

@@ -1,5 +1,5 @@
 """Workflows over ASE: relaxation, MD, equation of state, elastic constants, vacancies, NEB, ARTn,
-polymorphs, crystal-structure search.
+polymorphs, crystal-structure search, conformers by turning a molecule's rotatable bonds.
 
 Each function takes ASE ``Atoms`` and any ASE calculator; mlcalc calculators additionally
 evaluate independent structures (EOS points, strained cells, NEB images) in one batch.
@@ -16,6 +16,7 @@ from mlcalc.workflows.polymorphs import Polymorph, polymorph_energies
 from mlcalc.workflows.properties import CrystalProperties, crystal_properties
 from mlcalc.workflows.relax import RelaxResult, relax
 from mlcalc.workflows.structure_search import SearchResult, structure_search
+from mlcalc.workflows.torsions import rotatable_bonds, turn_torsions
 from mlcalc.workflows.vacancy import VacancyResult, vacancy_formation, vacancy_migration
 
 __all__ = [
@@ -42,9 +43,11 @@ __all__ = [
     "plot_eos",
     "polymorph_energies",
     "relax",
+    "rotatable_bonds",
     "run_md",
     "strain_cell",
     "structure_search",
+    "turn_torsions",
     "vacancy_formation",
     "vacancy_migration",
 ]

@@ -20,7 +20,10 @@ One iteration ``i`` (directory ``<directory>/iter_<i>/``):
    because a molecule's H-H pairs sit far above its O-H bonds: committee MD of ethanol at
    1100 K pulled two H atoms to 0.7 A, half the data's shortest H-H distance, without
    passing 0.85 x the shortest distance of any pair). ``explore.structures``, a file of structures, adds
-   candidates (and MD starts);
+   candidates (and MD starts). With ``explore.turn_torsions`` (molecules), each start first has
+   its rotatable bonds turned by random angles (:func:`mlcalc.workflows.torsions.turn_torsions`;
+   a draw that brings two atoms under their limit is drawn again, up to 10 times, then the start
+   is kept as it is), so exploration reaches conformers that MD of tens of femtoseconds does not;
 3. **select** ``select.per_iteration`` candidates by committee disagreement and novelty,
    with farthest-point sampling for diversity (:mod:`mlcalc.uncertainty.selection`);
    they are written to ``selected.extxyz``, the file to send to a DFT code;
@@ -83,6 +86,7 @@ from mlcalc.uncertainty.selection import fingerprints, select
 from mlcalc.uncertainty.training import train_committee
 from mlcalc.workflows.accuracy import residuals, summarize
 from mlcalc.workflows.progress import progress_bar
+from mlcalc.workflows.torsions import turn_torsions
 
 try:  # ASE >= 3.29
     from ase.md.velocitydistribution import thermalize_momenta
@@ -114,6 +118,7 @@ DEFAULTS: dict[str, Any] = {
         "interval": 10,
         "stop_force_std": 0.5,
         "min_distance_factor": 0.85,
+        "turn_torsions": False,
     },
     "select": {"per_iteration": 10, "min_force_std": 0.05, "pool_factor": 3},
     "label": {"max_energy_below": 1.0, "max_force": 50.0},
@@ -148,6 +153,8 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict[str, Any]
         raise ValueError("the active-learning configuration needs train.model.kind (the model to train)")
     if not 0.0 <= float(resolved["committee"]["validation"]) < 1.0:
         raise ValueError(f"committee.validation is a fraction in [0, 1), got {resolved['committee']['validation']}")
+    if not isinstance(resolved["explore"]["turn_torsions"], bool):
+        raise ValueError(f"explore.turn_torsions is true or false, got {resolved['explore']['turn_torsions']!r}")
     _check_counts(resolved)
     return resolved
 
@@ -407,6 +414,10 @@ class ActiveLearning:
         starts = [sources[i].copy() for i in rng.choice(len(sources), min(options["starts"], len(sources)), False)]
         candidates, stopped, steps = [a.copy() for a in pool], 0, []
         limits = closest_allowed(data, options["min_distance_factor"], calc.model.cutoff)
+        if options["turn_torsions"]:
+            if any(start.pbc.any() for start in starts):
+                raise ValueError("explore.turn_torsions turns a molecule's bonds; the exploration starts are periodic")
+            starts = [turned_start(start, rng, limits) for start in starts]
         for temperature in options["temperatures"]:
             for start in starts:
                 frames, ran, stop = explore_md(calc, start, temperature, options, rng, limits)
@@ -554,6 +565,19 @@ def explore_md(
             if spread > options["stop_force_std"] or too_close:
                 return frames, step, True
     return frames, options["steps"], False
+
+
+def turned_start(
+    atoms: Atoms, rng: np.random.Generator, limits: Mapping[tuple[str, str] | None, float], tries: int = 10
+) -> Atoms:
+    """The molecule ``atoms`` with its rotatable bonds turned at random (:func:`turn_torsions`), drawn
+    up to ``tries`` times until no two atoms come closer than their pair's limit in ``limits``;
+    ``atoms`` itself if every draw does (a crowded molecule)."""
+    for _ in range(tries):
+        turned = turn_torsions(atoms, rng)
+        if not _too_close(turned, limits):
+            return turned
+    return atoms
 
 
 def _overridden(section: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from mlcalc.workflows.active_learning import (
     closest_allowed,
     implausible_labels,
     label,
+    turned_start,
     validation_mask,
 )
 from tests.uncertainty.models import bp_config, emt_copper
@@ -298,3 +299,22 @@ def test_exploration_limits_each_element_pair_by_its_own_shortest_distance():
     shortest = min(closest_allowed([squeezed], 1.0, 4.0).values())
     assert shortest > limits[None]  # one limit for all pairs would not see it
     assert _too_close(squeezed, limits) and not _too_close(data[0], limits)
+
+
+def test_turned_starts_keep_the_data_s_distances_or_fall_back_to_the_start():
+    ethanol = molecule("CH3CH2OH")
+    limits = closest_allowed([ethanol], 0.85, 4.0)
+    turned = turned_start(ethanol, np.random.default_rng(0), limits)
+    assert not np.allclose(turned.positions, ethanol.positions) and not _too_close(turned, limits)
+    crowded = {pair: 10.0 for pair in limits}  # every draw brings atoms under these limits
+    assert turned_start(ethanol, np.random.default_rng(0), crowded) is ethanol
+
+
+def test_turning_torsions_must_be_a_boolean_and_is_refused_for_periodic_starts(tmp_path):
+    config = campaign(tmp_path)
+    config["explore"]["turn_torsions"] = "yes"
+    with pytest.raises(ValueError, match="explore.turn_torsions is true or false, got 'yes'"):
+        ActiveLearning(config)
+    config["explore"]["turn_torsions"] = True
+    with pytest.raises(ValueError, match="explore.turn_torsions turns a molecule.s bonds; the exploration starts are"):
+        ActiveLearning(config).run()
