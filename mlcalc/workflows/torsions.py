@@ -4,10 +4,11 @@ A bond (ASE's natural cutoffs: two atoms closer than the sum of their covalent r
 rotatable when both its atoms have other neighbours and it lies outside every ring: cut, it
 splits the molecule in two. Turning it by an angle rotates the far side (the atoms joined
 to its second atom once the bond is cut) about the bond's axis, which keeps every bond length
-and angle and changes only the dihedrals about that bond. Ethanol has two (C-C, C-O); its
-conformers (trans and gauche H-O-C-C) are minutes apart in MD at room temperature, far
-beyond the tens of femtoseconds a committee's exploration often runs, so an active-learning
-campaign turns them to reach conformers its data lack (``explore.turn_torsions``).
+and angle and changes only the dihedrals about that bond. Ethanol has two (C-C, C-O); MD
+moves between its conformers (trans and gauche H-O-C-C) over picoseconds, while an
+active-learning campaign's first committees stop their trajectories after tens of
+femtoseconds, so the campaign turns them to reach conformers its data lack
+(``explore.turn_torsions``).
 """
 
 from __future__ import annotations
