@@ -318,3 +318,40 @@ def test_turning_torsions_must_be_a_boolean_and_is_refused_for_periodic_starts(t
     config["explore"]["turn_torsions"] = True
     with pytest.raises(ValueError, match="explore.turn_torsions turns a molecule.s bonds; the exploration starts are"):
         ActiveLearning(config).run()
+
+
+def test_exploration_from_turned_starts_reaches_conformers_the_data_lack(tmp_path):
+    """Exploration of a molecule with ``explore.turn_torsions``: one cold MD step from each start,
+    so every candidate keeps its start's H-O-C-C dihedral, and none lies near a trained one."""
+    rng = np.random.default_rng(0)
+    initial = [molecule("CH3CH2OH") for _ in range(4)]
+    for atoms in initial:
+        atoms.positions += rng.normal(0.0, 0.01, atoms.positions.shape)
+    ase.io.write(tmp_path / "initial.extxyz", initial)
+    config = {
+        "directory": str(tmp_path / "al"),
+        "iterations": 1,
+        "initial": str(tmp_path / "initial.extxyz"),
+        "reference": "emt",
+        "train": {
+            "model": {"kind": "behler_parrinello", "cutoff": 4.0, "hidden_layers": [4]},
+            "training": {"epochs": 1},
+        },
+        "committee": {"members": 2},
+        "explore": {
+            "temperatures": [1.0],
+            "starts": 3,
+            "steps": 1,
+            "interval": 1,
+            "timestep": 0.5,
+            "turn_torsions": True,
+        },
+        "select": {"per_iteration": 3, "min_force_std": 0.0},
+        "final_md": {"steps": 0},
+    }
+    ActiveLearning(config).run()
+    selected = ase.io.read(tmp_path / "al" / "iter_00" / "selected.extxyz", ":")
+    trained = [atoms.get_dihedral(3, 2, 1, 0) for atoms in initial]
+    turned = [atoms.get_dihedral(3, 2, 1, 0) for atoms in selected]
+    assert len(selected) == 3
+    assert min(abs((a - b + 180.0) % 360.0 - 180.0) for a in turned for b in trained) > 1.0
