@@ -167,8 +167,9 @@ def main() -> None:
     curves = {}
     for out in args.outs:
         test = shared if shared is not None else ase.io.read(out / "test.extxyz", ":")
-        if args.dihedral and max(args.dihedral) >= min(len(atoms) for atoms in test):
-            parser.error(f"--dihedral {args.dihedral}: the test structures have {len(test[0])} atoms (0-based indices)")
+        smallest = min(len(atoms) for atoms in test)
+        if args.dihedral and max(args.dihedral) >= smallest:
+            parser.error(f"--dihedral {args.dihedral}: the test structures have {smallest} atoms (0-based indices)")
         curves[out.name] = campaign_table(out, test, tuple(args.dihedral) if args.dihedral else None)
     if args.plot:
         plot(curves, f"{len(shared)} test frames" if shared is not None else "own test sets", args.plot)
